@@ -1,0 +1,90 @@
+"""The protocols each outside service implements, offline and live alike."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from claims.models import EvidenceChunk, Flag, Paper
+
+
+class SearchQuery(BaseModel):
+    """One search. `text` is free text; `field` narrows it like arXiv's ti:/abs:/all: prefixes."""
+
+    text: str
+    field: str = Field(default="all", pattern="^(all|ti|abs)$")
+    after: date | None = Field(default=None, description="v1 date strictly after this day")
+    before: date | None = Field(default=None, description="v1 date on or before this day")
+    categories: list[str] = Field(default_factory=list, description="any of these (e.g. cs.CL)")
+    max_results: int = Field(default=20, ge=1, le=2000)
+
+
+class SearchResult(BaseModel):
+    papers: list[Paper] = Field(default_factory=list)
+    complete: bool = True
+    flags: list[Flag] = Field(default_factory=list, description="e.g. search_incomplete with a reason")
+
+
+@runtime_checkable
+class SearchSource(Protocol):
+    """arXiv, either the local snapshot or the live API."""
+
+    name: str
+    requests: int  # requests sent to a remote service so far (0 for the snapshot)
+
+    def search(self, query: SearchQuery) -> SearchResult: ...
+
+    def lookup(self, ids: Sequence[str]) -> dict[str, Paper]:
+        """Papers by arXiv id (no version); ids not found are absent from the result."""
+        ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+@runtime_checkable
+class EvidenceStore(Protocol):
+    """Sentence-level evidence from abstracts, keyed by (arXiv id, version, sentence index)."""
+
+    def upsert(self, papers: Sequence[Paper]) -> int:
+        """Store papers' sentences; returns how many chunks were newly embedded (0 on a rerun)."""
+        ...
+
+    def query(
+        self,
+        text: str,
+        *,
+        k: int = 10,
+        after: date | None = None,
+        before: date | None = None,
+        arxiv_ids: Sequence[str] | None = None,
+    ) -> list[EvidenceChunk]:
+        """Closest sentences, optionally limited to v1 dates in (after, before] and to given papers."""
+        ...
+
+    def count(self) -> int: ...
+
+
+class StanceProbs(BaseModel):
+    supports: float
+    contradicts: float
+    neither: float
+
+    def label(self) -> str:
+        return max(("supports", "contradicts", "neither"), key=lambda k: getattr(self, k))
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """A claim-verification model: P(supports), P(contradicts), P(neither) per evidence sentence."""
+
+    name: str
+
+    def stance(self, claim: str, sentences: Sequence[str]) -> list[StanceProbs]: ...
