@@ -1,0 +1,56 @@
+"""Settings: CLI flags > environment (RETEST_*, OPENAI_*) > .env > defaults (pydantic-settings)."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_API_URL = "https://export.arxiv.org/api/query"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RETEST_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path(user_data_dir("retest")),
+                       description="data directory (RETEST_HOME)")
+    source: Literal["api", "snapshot", "auto"] = "auto"
+    snapshot: Path | None = Field(default=None, description="snapshot file (RETEST_SNAPSHOT)")
+    arxiv_api_url: str = DEFAULT_API_URL
+    arxiv_min_interval: float = 3.0
+    arxiv_timeout: float = 20.0
+    arxiv_max_requests: int = 200
+    arxiv_cache_ttl_hours: float = 24.0
+    refresh: bool = False
+    chroma_url: str | None = None
+    judge: Literal["llm", "offline", "baseline", "auto"] = "auto"
+    model: str | None = Field(default=None, description="LLM model name (RETEST_MODEL)")
+    openai_api_key: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
+    llm_timeout: float = 60.0
+    llm_max_calls: int = 100
+    llm_max_tokens: int = 400_000
+    recent_months: int = 6
+    as_of: date | None = Field(default=None, description="the 'today' of a run (RETEST_AS_OF)")
+    search_results: int = 25
+    evidence_k: int = 24
+    claims_dir: Path | None = Field(default=None, validation_alias=AliasChoices("RETEST_CLAIMS"))
+
+    @property
+    def today(self) -> date:
+        return self.as_of or date.today()
+
+    def llm_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    def resolved_judge(self) -> str:
+        if self.judge == "auto":
+            return "llm" if self.llm_configured() and self.model else "offline"
+        return self.judge
+
+    def ensure_home(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home

@@ -1,0 +1,73 @@
+"""The one graph every face drives: `build_graph()` compiles it; `graph` is what LangGraph Server loads."""
+from __future__ import annotations
+
+import functools
+import sqlite3
+from pathlib import Path
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from agent import nodes
+from agent.configuration import Settings
+from agent.services import Services, build_services
+from agent.state import ClaimOutput, ClaimState, RunState
+
+RECURSION_LIMIT = 100
+
+
+def claim_graph():
+    g = StateGraph(ClaimState, context_schema=Services, output_schema=ClaimOutput)
+    steps = ["plan", "search", "ingest", "retrieve", "judge", "verify"]
+    for s in steps:
+        g.add_node(s, getattr(nodes, s))
+    g.add_edge(START, steps[0])
+    for a, b in zip(steps, steps[1:], strict=False):
+        g.add_edge(a, b)
+    g.add_edge(steps[-1], END)
+    return g.compile()
+
+
+def fan_out(state: RunState) -> list[Send]:
+    papers = state.get("papers") or {}
+    sources = state.get("sources") or {}
+    sends = []
+    for c in state["claim_set"]["claims"]:
+        ref = sources.get(c["id"])
+        src = papers.get(ref["arxiv_id"]) if ref else None
+        sends.append(Send("retest_claim", {"claim": c, "source": src, "source_how": ref["how"] if ref else None}))
+    return sends or [Send("assemble_report", state)]
+
+
+def build_graph(checkpointer=None):
+    g = StateGraph(RunState, context_schema=Services)
+    g.add_node("load_claims", nodes.load_claims)
+    g.add_node("resolve_anchors", nodes.resolve_anchors)
+    g.add_node("link_sources", nodes.link_sources)
+    g.add_node("retest_claim", claim_graph())
+    g.add_node("assemble_report", nodes.assemble_report)
+    g.add_edge(START, "load_claims")
+    g.add_edge("load_claims", "resolve_anchors")
+    g.add_edge("resolve_anchors", "link_sources")
+    g.add_conditional_edges("link_sources", fan_out, ["retest_claim", "assemble_report"])
+    g.add_edge("retest_claim", "assemble_report")
+    g.add_edge("assemble_report", END)
+    return g.compile(checkpointer=checkpointer)
+
+
+def sqlite_checkpointer(path: Path) -> SqliteSaver:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    return SqliteSaver(conn)
+
+
+@functools.cache
+def default_services() -> Services:
+    return build_services(Settings())
+
+
+# LangGraph Server (langgraph.json) loads this: no checkpointer (the server brings its own) and
+# services built from the environment on first use.
+graph = build_graph()

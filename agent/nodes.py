@@ -1,0 +1,364 @@
+"""The graph's nodes. Each is idempotent given the same inputs, so a resumed run repeats nothing.
+
+Run level:  load_claims -> resolve_anchors -> link_sources -> [Send per claim] -> assemble_report
+Per claim:  plan -> search -> ingest -> retrieve -> judge -> verify
+"""
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from datetime import UTC, date, datetime
+
+from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
+
+from agent.judges.base import JudgeInput
+from agent.planning import keywords
+from agent.services import Services
+from agent.state import ClaimState, RunState
+from agent.verification import (
+    anchor_unused,
+    check_anchor,
+    check_citations,
+    source_date_mismatch,
+    thin_evidence,
+)
+from claims.models import (
+    AnchorCheck,
+    Claim,
+    ClaimResult,
+    ClaimSet,
+    EvidenceChunk,
+    Flag,
+    Paper,
+    Report,
+    RunStats,
+    SourceRef,
+    Stance,
+    Verdict,
+)
+from tools.base import SearchQuery
+
+LINK_MIN_SCORE = 0.5
+ANCHOR_BONUS = 0.08
+TITLE_WEIGHT = 0.3
+TIE_MARGIN = 0.05
+# Claims run in parallel (Send); their ingests share papers, so one writes at a time and none embeds
+# what another just stored.
+_INGEST_LOCK = threading.Lock()
+
+
+def _dump(m) -> dict:
+    return m.model_dump(mode="json")
+
+
+def emit(step: str, detail: str = "", claim_id: str | None = None) -> None:
+    """Progress for whoever streams the graph (stream_mode="custom"); silent otherwise."""
+    try:
+        get_stream_writer()({"claim": claim_id, "step": step, "detail": detail})
+    except Exception:
+        pass
+
+
+def _svc(runtime: Runtime[Services]) -> Services:
+    if runtime.context is None:  # LangGraph Server or a bare invoke: build from the environment
+        from agent.graph import default_services
+
+        return default_services()
+    return runtime.context
+
+
+def months_before(d: date, months: int) -> date:
+    y, m = divmod(d.year * 12 + d.month - 1 - months, 12)
+    m += 1
+    import calendar
+
+    return date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
+
+
+def claim_cutoff(claim: Claim, source: Paper | None) -> tuple[date, str]:
+    """The day after which evidence counts as newer than the claim, and the rule that decided."""
+    start, end = claim.date_start, claim.date_end
+    if start == end:
+        return start, f"claim dated {claim.claim_date}: evidence newer than that day"
+    if source is not None and (pub := source.effective_published()) is not None and pub <= end:
+        return pub, (f"claim dated {claim.claim_date} with a known source paper (arXiv:{source.arxiv_id}, "
+                     f"{pub.isoformat()}): evidence newer than the source")
+    return start, f"claim dated {claim.claim_date}: evidence newer than {start.isoformat()} (the period's start)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Run level
+
+def load_claims(state: RunState) -> dict:
+    if "claim_set" not in state and state.get("input_path"):
+        from claims.readers import read_claims
+
+        return {"claim_set": _dump(read_claims(state["input_path"]))}
+    cs = ClaimSet.model_validate(state["claim_set"])
+    return {"claim_set": _dump(cs)}
+
+
+def resolve_anchors(state: RunState, runtime: Runtime[Services]) -> dict:
+    svc = _svc(runtime)
+    cs = ClaimSet.model_validate(state["claim_set"])
+    ids = sorted({a.arxiv_id for a in cs.anchors} | {a for c in cs.claims for a in c.anchors})
+    found = svc.source.lookup(ids) if ids else {}
+    given = {a.arxiv_id: a for a in cs.anchors}
+    checks: list[AnchorCheck] = []
+    from claims.models import AnchorPaper
+
+    for i in ids:
+        checks.append(check_anchor(given.get(i) or AnchorPaper(arxiv_id=i), found.get(i)))
+    emit("anchors", f"{len(found)}/{len(ids)} resolved")
+    return {"anchors": [_dump(c) for c in checks], "papers": {k: _dump(v) for k, v in found.items()}}
+
+
+def _cos(a: list[float], b: list[float]) -> float:
+    num = sum(x * y for x, y in zip(a, b, strict=True))
+    den = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return num / den if den else 0.0
+
+
+def _stems(text: str) -> set[str]:
+    from agent.planning import STOPWORDS
+
+    return {w[:5] for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOPWORDS and len(w) > 2}
+
+
+def title_overlap(claim_text: str, title: str) -> float:
+    """Share of the title's content words (5-letter stems) that the claim uses."""
+    ts = _stems(title)
+    return len(ts & _stems(claim_text)) / max(1, len(ts))
+
+
+def link_sources(state: RunState, runtime: Runtime[Services]) -> dict:
+    """Link each claim to the paper it relies on: an anchor the claim names, else the best match among
+    the input's anchors and what a search (up to the claim's date) finds. Score: cosine similarity of
+    the claim to title + abstract, plus TITLE_WEIGHT x the share of the title's words the claim uses,
+    plus ANCHOR_BONUS for the input's anchors; candidates within TIE_MARGIN of the best go to the
+    earliest (the likely origin of the idea); below LINK_MIN_SCORE the claim has no source."""
+    svc = _svc(runtime)
+    cs = ClaimSet.model_validate(state["claim_set"])
+    papers = {k: Paper.model_validate(v) for k, v in (state.get("papers") or {}).items()}
+    anchor_ids = [a.arxiv_id for a in cs.anchors if a.arxiv_id in papers]
+    sources: dict[str, dict] = {}
+    new_papers: dict[str, dict] = {}
+    flags: list[dict] = []
+    for claim in cs.claims:
+        named = [a for a in claim.anchors if a in papers]
+        if named:
+            p = papers[named[0]]
+            sources[claim.id] = _dump(SourceRef(arxiv_id=p.arxiv_id, title=p.title,
+                                                published=p.effective_published(), how="anchor named by the claim"))
+            continue
+        res = svc.source.search(SearchQuery(text=" ".join(keywords(claim.text)), before=claim.date_end,
+                                            max_results=10))
+        for f in res.flags:
+            flags.append(_dump(f.model_copy(update={"claim_id": claim.id})))
+        cands: dict[str, Paper] = {i: papers[i] for i in anchor_ids}
+        for p in res.papers:
+            cands.setdefault(p.arxiv_id, p)
+        if not cands:
+            continue
+        ids = list(cands)
+        vecs = svc.embedder.embed([claim.text] + [f"{cands[i].title}. {cands[i].abstract[:600]}" for i in ids])
+        scored = []
+        for i, v in zip(ids, vecs[1:], strict=True):
+            s = _cos(vecs[0], v) + TITLE_WEIGHT * title_overlap(claim.text, cands[i].title)
+            if i in anchor_ids:
+                s += ANCHOR_BONUS
+            scored.append((s, i))
+        top = max(s for s, _ in scored)
+        # Near-ties go to the earliest paper: the likely origin of the idea the claim names.
+        close = [(cands[i].effective_published() or date.max, -s, i) for s, i in scored if s >= top - TIE_MARGIN]
+        _, neg, best = min(close)
+        best_score = -neg
+        if top >= LINK_MIN_SCORE:
+            p = cands[best]
+            new_papers[best] = _dump(p)
+            how = "input anchor, matched" if best in anchor_ids else "found by search"
+            sources[claim.id] = _dump(SourceRef(arxiv_id=p.arxiv_id, title=p.title,
+                                                published=p.effective_published(),
+                                                how=f"{how} (score {best_score:.2f})"))
+    emit("link", f"{len(sources)}/{len(cs.claims)} claims linked to a source paper")
+    return {"sources": sources, "papers": new_papers, "flags": flags,
+            "counts": {"papers_searched": 0}}
+
+
+# ---------------------------------------------------------------------------------------------
+# Per claim
+
+def plan(state: ClaimState, runtime: Runtime[Services]) -> dict:
+    svc = _svc(runtime)
+    claim = Claim.model_validate(state["claim"])
+    source = Paper.model_validate(state["source"]) if state.get("source") else None
+    cutoff, _ = claim_cutoff(claim, source)
+    queries = svc.planner.plan(claim, source, cutoff)
+    emit("plan", f"{len(queries)} queries", claim.id)
+    return {"queries": [q.model_dump(mode="json") for q in queries]}
+
+
+def search(state: ClaimState, runtime: Runtime[Services]) -> dict:
+    svc = _svc(runtime)
+    claim = Claim.model_validate(state["claim"])
+    found: list[str] = []
+    papers: dict[str, dict] = {}
+    flags: list[dict] = []
+    for q in state.get("queries", []):
+        res = svc.source.search(SearchQuery.model_validate(q))
+        for p in res.papers:
+            if p.arxiv_id not in papers:
+                found.append(p.arxiv_id)
+                papers[p.arxiv_id] = _dump(p)
+        for f in res.flags:
+            flags.append(_dump(f.model_copy(update={"claim_id": claim.id})))
+    emit("search", f"{len(found)} papers" + (" (incomplete)" if flags else ""), claim.id)
+    return {"found": found, "papers": papers, "claim_flags": flags,
+            "counts": {"papers_searched": len(found)}}
+
+
+def ingest(state: ClaimState, runtime: Runtime[Services]) -> dict:
+    svc = _svc(runtime)
+    ps = [Paper.model_validate(v) for v in (state.get("papers") or {}).values()]
+    if state.get("source"):
+        ps.append(Paper.model_validate(state["source"]))
+    with _INGEST_LOCK:
+        n = svc.store.upsert(ps)
+    emit("ingest", f"{n} new chunks embedded", state["claim"]["id"])
+    return {"counts": {"embedded_chunks": n}}
+
+
+def retrieve(state: ClaimState, runtime: Runtime[Services]) -> dict:
+    svc = _svc(runtime)
+    claim = Claim.model_validate(state["claim"])
+    source = Paper.model_validate(state["source"]) if state.get("source") else None
+    cutoff, _ = claim_cutoff(claim, source)
+    ids = [i for i in state.get("found", []) if not source or i != source.arxiv_id]
+    k = svc.settings.evidence_k
+    newer = svc.store.query(claim.text, k=k, after=cutoff, arxiv_ids=ids) if ids else []
+    older = svc.store.query(claim.text, k=8, before=cutoff, arxiv_ids=ids) if ids else []
+    src = svc.store.get_paper_sentences(source.arxiv_id) if source else []
+    emit("retrieve", f"{len(newer)} newer, {len(older)} older, {len(src)} source sentences", claim.id)
+    ev = {"newer": [_dump(c) for c in newer], "older": [_dump(c) for c in older], "source": [_dump(c) for c in src]}
+    return {"evidence": ev, "counts": {"evidence_chunks": len(newer) + len(older) + len(src)}}
+
+
+def judge(state: ClaimState, runtime: Runtime[Services]) -> dict:
+    svc = _svc(runtime)
+    claim = Claim.model_validate(state["claim"])
+    source = Paper.model_validate(state["source"]) if state.get("source") else None
+    cutoff, _ = claim_cutoff(claim, source)
+    ev = state.get("evidence") or {}
+    today = svc.settings.today
+    inp = JudgeInput(
+        claim=claim, cutoff=cutoff, source=source,
+        source_sentences=[EvidenceChunk.model_validate(c) for c in ev.get("source", [])],
+        newer=[EvidenceChunk.model_validate(c) for c in ev.get("newer", [])],
+        older=[EvidenceChunk.model_validate(c) for c in ev.get("older", [])],
+        as_of=today, recent_from=months_before(today, svc.settings.recent_months),
+    )
+    emit("judge", "…", claim.id)
+    verdict = svc.judge.judge(inp)
+    return {"verdict": _dump(verdict)}
+
+
+def verify(state: ClaimState, runtime: Runtime[Services]) -> dict:
+    svc = _svc(runtime)
+    claim = Claim.model_validate(state["claim"])
+    source = Paper.model_validate(state["source"]) if state.get("source") else None
+    cutoff, rule = claim_cutoff(claim, source)
+    verdict = Verdict.model_validate(state["verdict"])
+    papers = {k: Paper.model_validate(v) for k, v in (state.get("papers") or {}).items()}
+    if source:
+        papers[source.arxiv_id] = source
+    missing = sorted({c.arxiv_id for c in verdict.citations} - set(papers))
+    if missing:
+        try:
+            papers.update(svc.source.lookup(missing))
+        except Exception:  # a failed lookup leaves them unresolved, which is flagged below
+            pass
+    cites, flags = check_citations(claim, verdict.citations, papers, cutoff)
+    flags += verdict.flags
+    flags += source_date_mismatch(claim, source)
+    flags += thin_evidence(claim, cites, source.arxiv_id if source else None)
+    flags += [Flag.model_validate(f) for f in state.get("claim_flags", [])]
+    if source is None:
+        flags.append(Flag(code="source_not_found", claim_id=claim.id, detail=(
+            "No anchor or searched paper matched this claim closely enough to be its source.")))
+    today = svc.settings.today
+    recent_from = months_before(today, svc.settings.recent_months)
+    newer_contra = [c for c in cites if c.stance is Stance.contradicts and c.published and c.published > cutoff]
+    recent = [c for c in newer_contra if c.published >= recent_from]
+    res = ClaimResult(
+        id=claim.id, text=claim.text, claim_date=claim.claim_date, verdict=verdict.label,
+        confidence=verdict.confidence, rationale=verdict.rationale, judge=verdict.judge,
+        source=(SourceRef(arxiv_id=source.arxiv_id, title=source.title, published=source.effective_published(),
+                          how=state.get("source_how") or "anchor") if source else None),
+        citations=cites, contradicting_recent=recent, contradicting_newer=newer_contra,
+        supporting=[c for c in cites if c.stance is Stance.supports],
+        flags=_dedupe(flags), date_rule=rule,
+        queries=[q["text"] + (f" (after {q['after']})" if q.get("after") else "") for q in state.get("queries", [])],
+        durable_question=verdict.durable_question, perishable_limitation=verdict.perishable_limitation,
+        follow_up_questions=verdict.follow_up_questions,
+    )
+    emit("verdict", f"{res.verdict.value} ({res.confidence:.2f})"
+         + (f" · flags: {', '.join(sorted({f.code for f in res.flags}))}" if res.flags else ""), claim.id)
+    return {"results": [_dump(res)]}
+
+
+def _dedupe(flags: list[Flag]) -> list[Flag]:
+    seen, out = set(), []
+    for f in flags:
+        key = (f.code, f.detail)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+def assemble_report(state: RunState, runtime: Runtime[Services]) -> dict:
+    svc = _svc(runtime)
+    cs = ClaimSet.model_validate(state["claim_set"])
+    order = {c.id: i for i, c in enumerate(cs.claims)}
+    by_id: dict[str, ClaimResult] = {}
+    for r in state.get("results", []):
+        by_id[r["id"]] = ClaimResult.model_validate(r)  # a resumed run may repeat one: keep the last
+    results = sorted(by_id.values(), key=lambda r: order.get(r.id, 1 << 30))
+    checks = [AnchorCheck.model_validate(a) for a in state.get("anchors", [])]
+    sources = state.get("sources") or {}
+    for chk in checks:
+        chk.used_by = [c.id for c in cs.claims
+                       if chk.arxiv_id in c.anchors or sources.get(c.id, {}).get("arxiv_id") == chk.arxiv_id]
+    anchor_unused(checks)
+    counts = state.get("counts") or {}
+    stats = RunStats(
+        arxiv_requests=int(getattr(svc.source, "requests", 0)),
+        llm_calls=int(getattr(svc.judge, "calls", 0)),  # an LLM judge counts its planner's calls too
+        llm_tokens=int(getattr(svc.judge, "tokens", 0)),
+        judge=svc.judge.name,
+        source=svc.source.name,
+        elapsed_s=0.0,
+        papers_searched=int(counts.get("papers_searched", 0)),
+        evidence_chunks=int(counts.get("evidence_chunks", 0)),
+        embedded_chunks=int(counts.get("embedded_chunks", 0)),
+        claims=len(results),
+    )
+    run_flags = [Flag.model_validate(f) for f in state.get("flags", [])] + list(svc.run_flags)
+    from agent.report import method_text
+
+    report = Report(
+        generated_at=datetime.now(UTC), input=cs.source, question=cs.question, claims=results,
+        anchors=checks, flags=_dedupe(run_flags), stats=stats,
+        method=method_text(svc), recent_window_months=svc.settings.recent_months, as_of=svc.settings.today,
+    )
+    return {"report": _dump(report)}
+
+
+def now() -> float:
+    return time.perf_counter()

@@ -1,0 +1,77 @@
+"""Running the graph: one entry point for every face (CLI, chat, sweep, web, notebook).
+
+A run's thread id is derived from its input and the settings that change its answer, so the same
+command after a crash resumes from the last checkpoint instead of starting over.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Any
+
+from agent.configuration import Settings
+from agent.graph import RECURSION_LIMIT, build_graph, sqlite_checkpointer
+from agent.services import Services, build_services
+from claims.models import ClaimSet, Report
+
+Event = dict[str, Any]
+
+
+def thread_id_for(claim_set: ClaimSet, settings: Settings, services: Services) -> str:
+    key = json.dumps({
+        "claims": claim_set.model_dump(mode="json", exclude={"source"}),
+        "judge": services.judge.name, "source": services.source.name,
+        "as_of": settings.today.isoformat(), "recent": settings.recent_months,
+    }, sort_keys=True)
+    return "run-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@contextmanager
+def open_services(settings: Settings):
+    svc = build_services(settings)
+    try:
+        yield svc
+    finally:
+        svc.close()
+
+
+def run_claims(
+    claim_set: ClaimSet,
+    settings: Settings,
+    services: Services,
+    on_event: Callable[[Event], None] | None = None,
+    resume: bool = True,
+    thread_id: str | None = None,
+) -> Report:
+    """Run the graph over a claim set and return the validated Report.
+
+    With `resume`, an interrupted run of the same input continues from its checkpoint; a finished one
+    is started afresh."""
+    t0 = time.perf_counter()
+    saver = sqlite_checkpointer(settings.ensure_home() / "checkpoints.sqlite")
+    try:
+        graph = build_graph(checkpointer=saver)
+        tid = thread_id or thread_id_for(claim_set, settings, services)
+        config = {"configurable": {"thread_id": tid}, "recursion_limit": RECURSION_LIMIT}
+        snap = graph.get_state(config)
+        if snap.next and resume:
+            inp = None
+            if on_event:
+                on_event({"claim": None, "step": "resume", "detail": f"resuming interrupted run {tid}"})
+        else:
+            if snap.values:
+                saver.delete_thread(tid)
+            inp = {"claim_set": claim_set.model_dump(mode="json")}
+        for _ns, mode, chunk in graph.stream(inp, config, context=services, stream_mode=["custom", "updates"],
+                                            subgraphs=True):
+            if mode == "custom" and on_event:
+                on_event(chunk)
+        final = graph.get_state(config).values
+        report = Report.model_validate(final["report"])
+        report.stats.elapsed_s = round(time.perf_counter() - t0, 2)
+        return report
+    finally:
+        saver.conn.close()

@@ -1,0 +1,102 @@
+"""The tools a run uses, built once from Settings and handed to the graph as its runtime context."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.configuration import Settings
+from agent.judges.base import Judge, Planner
+from claims.models import Flag
+from tools.base import Embedder, EvidenceStore, SearchSource
+
+
+class ConfigError(Exception):
+    """A setting that cannot work (e.g. --judge llm with no model configured)."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    source: SearchSource
+    store: EvidenceStore
+    embedder: Embedder
+    judge: Judge
+    planner: Planner
+    verifier: Any = None
+    run_flags: list[Flag] = field(default_factory=list)
+    method_notes: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        for obj in (self.store, self.source):
+            close = getattr(obj, "close", None)
+            if callable(close):
+                close()
+
+
+def build_source(settings: Settings) -> tuple[SearchSource, list[Flag]]:
+    from tools.arxiv.select import make_source
+
+    home = settings.ensure_home()
+    return make_source(
+        settings.source,
+        api_url=settings.arxiv_api_url,
+        cache_dir=home / "cache" / "arxiv",
+        snapshot_path=settings.snapshot,
+        index_path=home / "snapshot.sqlite",
+        refresh=settings.refresh,
+        cache_ttl=settings.arxiv_cache_ttl_hours * 3600,
+        api_options={"min_interval": settings.arxiv_min_interval, "timeout": settings.arxiv_timeout,
+                     "max_requests": settings.arxiv_max_requests},
+    )
+
+
+def build_store(settings: Settings, embedder: Embedder) -> EvidenceStore:
+    from tools.store import ChromaEvidenceStore
+
+    return ChromaEvidenceStore(home=settings.ensure_home(), url=settings.chroma_url, embedder=embedder)
+
+
+def build_judge(settings: Settings, embedder: Embedder) -> tuple[Judge, Planner, Any, list[str]]:
+    from agent.planning import KeywordPlanner
+
+    planner: Planner = KeywordPlanner(max_results=settings.search_results)
+    kind = settings.resolved_judge()
+    notes: list[str] = []
+    verifier = None
+    if kind in ("offline", "llm"):
+        try:
+            from tools.verifier import load_default_verifier
+
+            verifier = load_default_verifier()
+        except Exception as e:  # the model file missing is survivable: fall back and say so
+            if kind == "offline":
+                notes.append(f"The trained verifier could not be loaded ({e}); the baseline judge ran instead.")
+                kind = "baseline"
+    if kind == "llm":
+        from agent.judges.llm import build_llm_judge
+
+        judge, planner = build_llm_judge(settings, verifier=verifier, fallback_planner=planner)
+        return judge, planner, verifier, notes
+    if kind == "baseline":
+        from agent.judges.baseline import BaselineJudge
+
+        return BaselineJudge(), planner, None, notes
+    from agent.judges.offline import VerifierJudge
+
+    return VerifierJudge(verifier), planner, verifier, notes
+
+
+def build_services(settings: Settings) -> Services:
+    from tools.embeddings import MiniLMEmbedder
+
+    if settings.judge == "llm" and not settings.llm_configured():
+        raise ConfigError("--judge llm needs a model: set OPENAI_API_KEY (hosted) or OPENAI_BASE_URL "
+                          "(a local OpenAI-compatible server) and RETEST_MODEL")
+    if settings.judge == "llm" and not settings.model:
+        raise ConfigError("--judge llm needs RETEST_MODEL (or --model), e.g. gpt-4o-mini or llama3.1")
+    embedder = MiniLMEmbedder()
+    source, flags = build_source(settings)
+    store = build_store(settings, embedder)
+    judge, planner, verifier, notes = build_judge(settings, embedder)
+    return Services(settings=settings, source=source, store=store, embedder=embedder, judge=judge,
+                    planner=planner, verifier=verifier, run_flags=flags, method_notes=notes)

@@ -1,0 +1,110 @@
+"""Verification flags, computed by code — never by a model.
+
+Each function takes plain models and returns `Flag`s; `verify_claim` runs them all on one verdict.
+Codes (a public contract): citation_not_found, quote_not_in_source, evidence_predates_claim,
+anchor_not_found, anchor_date_mismatch, anchor_title_mismatch, anchor_unused, source_date_mismatch,
+thin_evidence, search_incomplete, claim_misstates_source, llm_output_invalid, judge_disagreement.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date
+
+from claims.models import AnchorCheck, AnchorPaper, Citation, Claim, Flag, Paper, Stance
+from claims.text import is_verbatim, normalize_ws
+
+TITLE_TOKEN_OVERLAP = 0.8
+
+
+def _title_tokens(t: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", normalize_ws(t).lower())
+
+
+def titles_match(given: str, found: str) -> bool:
+    """A given title matches when, token for token, it is the found title or a prefix/suffix-free
+    subset of it (e.g. "Artificial Hivemind: … Models" vs "… Models (and Beyond)")."""
+    g, f = _title_tokens(given), _title_tokens(found)
+    if not g or not f:
+        return False
+    if g == f or " ".join(f).startswith(" ".join(g)) or " ".join(g).startswith(" ".join(f)):
+        return True
+    overlap = len(set(g) & set(f)) / max(len(set(g)), len(set(f)))
+    return overlap >= TITLE_TOKEN_OVERLAP
+
+
+def check_anchor(anchor: AnchorPaper, paper: Paper | None) -> AnchorCheck:
+    chk = AnchorCheck(arxiv_id=anchor.arxiv_id, title_given=anchor.title, year_given=anchor.year)
+    if paper is None:
+        chk.flags.append(Flag(code="anchor_not_found", detail=(
+            f"arXiv:{anchor.arxiv_id} was not found in the search source; it may not exist, or the "
+            "snapshot may not hold it.")))
+        return chk
+    chk.title_found = paper.title
+    pub = paper.effective_published()
+    chk.published_found = pub
+    chk.published_estimated = paper.published is None
+    if anchor.year is not None and pub is not None and pub.year != anchor.year:
+        how = " (estimated from the id's YYMM; the v1 date was not in the record)" if chk.published_estimated else ""
+        chk.flags.append(Flag(code="anchor_date_mismatch", detail=(
+            f"The input dates arXiv:{anchor.arxiv_id} to {anchor.year}; its v1 is {pub.isoformat()}{how}.")))
+    if anchor.title and not titles_match(anchor.title, paper.title):
+        chk.flags.append(Flag(code="anchor_title_mismatch", detail=(
+            f"The input titles arXiv:{anchor.arxiv_id} \"{anchor.title}\"; arXiv says \"{paper.title}\".")))
+    return chk
+
+
+def anchor_unused(checks: Iterable[AnchorCheck]) -> None:
+    for chk in checks:
+        if not chk.used_by and not any(f.code == "anchor_not_found" for f in chk.flags):
+            chk.flags.append(Flag(code="anchor_unused", detail=(
+                f"No claim relies on anchor arXiv:{chk.arxiv_id}"
+                + (f" (\"{chk.title_found}\")" if chk.title_found else "") + ".")))
+
+
+def source_date_mismatch(claim: Claim, source: Paper | None) -> list[Flag]:
+    if source is None:
+        return []
+    pub = source.effective_published()
+    if pub is None or claim.date_start.year == pub.year:
+        return []
+    est = " (estimated from the id)" if source.published is None else ""
+    return [Flag(code="source_date_mismatch", claim_id=claim.id, detail=(
+        f"The claim is dated {claim.claim_date} but its source paper arXiv:{source.arxiv_id} "
+        f"(\"{source.title}\") has v1 {pub.isoformat()}{est}."))]
+
+
+def check_citations(claim: Claim, citations: list[Citation], papers: Mapping[str, Paper],
+                    cutoff: date) -> tuple[list[Citation], list[Flag]]:
+    """Check every citation against the real records; correct titles/dates from the record.
+    Returns the citations (dates and titles taken from arXiv, not from the judge) and the flags."""
+    flags: list[Flag] = []
+    out: list[Citation] = []
+    for c in citations:
+        paper = papers.get(c.arxiv_id)
+        if paper is None:
+            flags.append(Flag(code="citation_not_found", claim_id=claim.id, detail=(
+                f"Cited arXiv:{c.arxiv_id} (\"{c.title}\") does not resolve to a real record.")))
+            out.append(c)
+            continue
+        pub = paper.effective_published()
+        c = c.model_copy(update={"title": paper.title, "published": pub})
+        if not (is_verbatim(c.quote, paper.abstract) or is_verbatim(c.quote, paper.title)):
+            flags.append(Flag(code="quote_not_in_source", claim_id=claim.id, detail=(
+                f"The quote attributed to arXiv:{c.arxiv_id} is not verbatim in its abstract: "
+                f"\"{c.quote[:160]}\"")))
+        if c.stance is Stance.contradicts and pub is not None and pub <= cutoff:
+            flags.append(Flag(code="evidence_predates_claim", claim_id=claim.id, detail=(
+                f"arXiv:{c.arxiv_id} ({pub.isoformat()}) is used against the claim but is not newer than "
+                f"its cutoff {cutoff.isoformat()}.")))
+        out.append(c)
+    return out, flags
+
+
+def thin_evidence(claim: Claim, citations: list[Citation], source_id: str | None) -> list[Flag]:
+    independent = {c.arxiv_id for c in citations if c.arxiv_id != source_id and c.stance is not Stance.neither}
+    if len(independent) >= 2:
+        return []
+    return [Flag(code="thin_evidence", claim_id=claim.id, detail=(
+        f"Only {len(independent)} independent paper(s) other than the source take a stance on this claim; "
+        "treat the verdict as provisional."))]

@@ -1,0 +1,113 @@
+"""The `retest` command line (Typer + Rich)."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from retest.errors import guarded
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Re-test dated research claims against the arXiv literature.")
+console = Console(highlight=False)
+
+
+@app.callback()
+def _root() -> None:
+    """Re-test dated research claims against the arXiv literature."""
+
+
+def make_settings(**overrides):
+    """Settings from env/.env, with CLI flags (non-None) on top."""
+    from agent.configuration import Settings
+
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+SourceOpt = Annotated[str | None, typer.Option("--source", help="api | snapshot | auto (env RETEST_SOURCE)")]
+JudgeOpt = Annotated[str | None, typer.Option("--judge", help="llm | offline | baseline (default: llm when a model is configured, else offline)")]
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="data directory (env RETEST_HOME)")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="the 'today' of the run, YYYY-MM-DD (for the recent window)")]
+
+
+def _as_of(v: str | None) -> date | None:
+    if v is None:
+        return None
+    try:
+        return date.fromisoformat(v)
+    except ValueError:
+        from agent.services import ConfigError
+
+        raise ConfigError(f"--as-of {v!r} is not a date: use YYYY-MM-DD") from None
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="claims file: research-prompt markdown, YAML or JSON")],
+    out: Annotated[Path, typer.Option("--out", help="directory for report.md and report.json")] = Path("out"),
+    source: SourceOpt = None,
+    judge: JudgeOpt = None,
+    model: Annotated[str | None, typer.Option("--model", help="LLM model name (env RETEST_MODEL)")] = None,
+    home: HomeOpt = None,
+    as_of: AsOfOpt = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="bypass the arXiv response cache")] = False,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="continue an interrupted run of the same input")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress on stderr")] = False,
+) -> None:
+    """Re-test every claim in FILE and write report.md and report.json."""
+
+    def go() -> None:
+        from agent.report import write_reports
+        from agent.runner import open_services, run_claims
+        from claims.readers import read_claims
+        from retest.progress import ProgressPrinter
+
+        claim_set = read_claims(file)
+        settings = make_settings(source=source, judge=judge, model=model, home=home, as_of=_as_of(as_of),
+                                 refresh=refresh or None)
+        with open_services(settings) as svc:
+            report = run_claims(claim_set, settings, svc, on_event=ProgressPrinter(quiet=quiet), resume=resume)
+        md, js = write_reports(report, out)
+        _summary(report)
+        console.print(f"wrote [bold]{md}[/] and [bold]{js}[/]")
+
+    guarded(go)
+
+
+def _summary(report) -> None:
+    t = Table(title=f"{len(report.claims)} claims · judge: {report.stats.judge}", show_lines=False)
+    for col in ("#", "claim", "date", "verdict", "conf.", "flags"):
+        t.add_column(col, overflow="fold")
+    for c in report.claims:
+        t.add_row(c.id, c.text[:70] + ("…" if len(c.text) > 70 else ""), c.claim_date, c.verdict.value,
+                  f"{c.confidence:.2f}", ", ".join(sorted({f.code for f in c.flags})) or "—")
+    console.print(t)
+
+
+def _register_optional() -> None:
+    """Faces built in their own modules add their commands here."""
+    import importlib
+
+    for mod in ("retest.cli_verifier", "retest.cli_sweep", "retest.cli_chat", "retest.cli_web"):
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name == mod:
+                continue
+            raise
+        m.register(app)
+
+
+_register_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""Progress lines on stderr for graph events (Rich)."""
+from __future__ import annotations
+
+from rich.console import Console
+
+_STYLE = {"verdict": "bold green", "resume": "yellow", "search": "cyan"}
+
+
+class ProgressPrinter:
+    def __init__(self, console: Console | None = None, quiet: bool = False):
+        self.console = console or Console(stderr=True, highlight=False)
+        self.quiet = quiet
+
+    def __call__(self, ev: dict) -> None:
+        if self.quiet:
+            return
+        who = ev.get("claim") or "run"
+        step = ev.get("step", "")
+        style = _STYLE.get(step, "")
+        detail = ev.get("detail", "")
+        self.console.print(f"[dim]{who:>6}[/] [{style}]{step:<9}[/] {detail}" if style else
+                           f"[dim]{who:>6}[/] {step:<9} {detail}")
