@@ -8,6 +8,7 @@
    - plain onnxruntime, texts in input order, batches of 32 padded to their longest.
 2. ChromaEvidenceStore.upsert of all papers into a fresh embedded store (cold), then again (warm).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,7 +75,9 @@ def main() -> None:
     emb = MiniLMEmbedder(threads=args.threads)
     emb.embed_array(sentences[:8])  # load the session, warm up
     lens = [len(i) for i in emb.tokenize(sentences)]
-    print(f"{len(sentences)} sentences, tokens: mean {np.mean(lens):.1f}, max {max(lens)}; threads={args.threads}")
+    print(
+        f"{len(sentences)} sentences, tokens: mean {np.mean(lens):.1f}, max {max(lens)}; threads={args.threads}"
+    )
 
     t_ours, v_ours = timed(lambda: emb.embed_array(sentences), args.repeat)
     t_longest, v_longest = timed(lambda: plain(emb, sentences, None), args.repeat)
@@ -102,8 +105,10 @@ def main() -> None:
             t = time.perf_counter()
             warm = store.upsert(papers)
             t_warm = time.perf_counter() - t
-        print(f"store upsert, {len(papers)} papers: cold {t_cold:.2f} s ({cold} chunks embedded), "
-              f"warm {t_warm * 1000:.0f} ms ({warm} embedded)")
+        print(
+            f"store upsert, {len(papers)} papers: cold {t_cold:.2f} s ({cold} chunks embedded), "
+            f"warm {t_warm * 1000:.0f} ms ({warm} embedded)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Test helpers for the evidence store: a real `chroma run` server on a free loopback port,
 and the real paper records as `Paper` models."""
+
 from __future__ import annotations
 
 import json

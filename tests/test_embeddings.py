@@ -1,4 +1,5 @@
 """MiniLMEmbedder (int8 ONNX, no torch) and its Chroma embedding function."""
+
 from __future__ import annotations
 
 import chroma_server  # noqa: F401  (puts the project root on sys.path)
@@ -22,7 +23,9 @@ def test_protocol(embedder: MiniLMEmbedder) -> None:
 
 def test_similarity_sanity(embedder: MiniLMEmbedder) -> None:
     v = np.array(
-        embedder.embed(["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby."])
+        embedder.embed(
+            ["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby."]
+        )
     )
     assert v.shape == (3, 384)
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)

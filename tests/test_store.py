@@ -1,6 +1,8 @@
 """The Chroma evidence store, embedded (PersistentClient) and against a real `chroma run` server."""
+
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,9 +13,8 @@ from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-import chroma_server  # noqa: F401  (puts the project root on sys.path)
 import pytest
-from chroma_server import PAPERS_JSONL, chroma_server, load_papers  # noqa: F401
+from chroma_server import PAPERS_JSONL, chroma_server, load_papers  # noqa: F401  (also: project root on sys.path)
 
 from claims.models import Paper
 from claims.text import is_verbatim, split_sentences
@@ -22,7 +23,6 @@ from tools.embeddings import MiniLMEmbedder
 from tools.store import (
     ChromaEvidenceStore,
     StoreIdentityError,
-    StoreLockedError,
     chunk_id,
 )
 
@@ -212,6 +212,7 @@ def test_server_url_from_environment(chroma_server, monkeypatch, tmp_path: Path,
 
 # -- processes ---------------------------------------------------------------------------------------
 
+
 def _python(code: str, *args: str) -> list[str]:
     return [sys.executable, "-c", textwrap.dedent(code), *args]
 
@@ -242,13 +243,17 @@ def test_lock_contention_fails_clearly(tmp_path: Path, embedder, some: list[Pape
     home = tmp_path / "home"
     with ChromaEvidenceStore(home, embedder=embedder) as store:
         store.upsert(some[:2])
-        r = subprocess.run(_python(_OPEN, str(home), "1"), env=_env(), capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            _python(_OPEN, str(home), "1"), env=_env(), capture_output=True, text=True, timeout=120
+        )
         assert r.returncode == 3, r.stdout + r.stderr
         assert "another retest process is writing to" in r.stdout and str(home) in r.stdout
         assert "RETEST_CHROMA_URL" in r.stdout
         assert float(r.stdout.split()[1]) >= 0.9  # it waited before giving up
     # once released, another process opens it and sees the data
-    r = subprocess.run(_python(_OPEN, str(home), "5"), env=_env(), capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        _python(_OPEN, str(home), "5"), env=_env(), capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0 and r.stdout.startswith("OPENED"), r.stdout + r.stderr
 
 
@@ -301,12 +306,17 @@ def test_two_writer_processes_on_one_server(chroma_server, papers: list[Paper], 
         for start in (0, 1)
     ]
     outs = [p.communicate(timeout=280) for p in procs]
+    embedded = 0
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
+        embedded += json.loads(out.strip().splitlines()[-1])["embedded"]
     with ChromaEvidenceStore(url=chroma_server.url, collection=collection, embedder=embedder) as s:
         expected_ids = {
-            chunk_id(p.arxiv_id, p.version, i) for p in papers for i in range(len(split_sentences(p.abstract)))
+            chunk_id(p.arxiv_id, p.version, i)
+            for p in papers
+            for i in range(len(split_sentences(p.abstract)))
         }
+        assert embedded >= len(expected_ids)  # (both may embed a shared paper; upsert ids dedupe)
         assert s.count() == len(expected_ids)  # no duplicates, nothing missing
         assert s.papers() == {p.arxiv_id for p in papers}
         got = s._col.get(include=[])["ids"]

@@ -15,6 +15,7 @@ returned in the caller's order.
 the name ``retest-minilm-int8``, so a collection can always be opened with it and Chroma never
 falls back to (and downloads) its default function.
 """
+
 from __future__ import annotations
 
 import threading

@@ -22,6 +22,7 @@ version. Opening a collection built with another embedder or chunking raises
 ``StoreIdentityError`` (it never mixes vectors and never silently rebuilds); delete the collection
 (``reset()``), point ``RETEST_HOME`` elsewhere or use another collection name.
 """
+
 from __future__ import annotations
 
 import os
@@ -309,7 +310,9 @@ class ChromaEvidenceStore:
             vectors = self._embed(docs)
             for i in range(0, len(ids), _WRITE_BATCH):
                 j = i + _WRITE_BATCH
-                self._col.upsert(ids=ids[i:j], embeddings=vectors[i:j], documents=docs[i:j], metadatas=metas[i:j])
+                self._col.upsert(
+                    ids=ids[i:j], embeddings=vectors[i:j], documents=docs[i:j], metadatas=metas[i:j]
+                )
         for aid, v in stale:
             self._col.delete(where={"$and": [{"arxiv_id": aid}, {"version": v}]})
         return len(ids)
@@ -365,8 +368,12 @@ class ChromaEvidenceStore:
     def get_paper_sentences(self, arxiv_id: str) -> list[EvidenceChunk]:
         """All stored sentences of one paper, in order (empty if the paper is not stored)."""
         self._check_open()
-        res = self._col.get(where={"arxiv_id": normalize_arxiv_id(arxiv_id)}, include=["documents", "metadatas"])
-        chunks = [_chunk_from(d, m) for d, m in zip(res["documents"] or [], res["metadatas"] or [], strict=True)]
+        res = self._col.get(
+            where={"arxiv_id": normalize_arxiv_id(arxiv_id)}, include=["documents", "metadatas"]
+        )
+        chunks = [
+            _chunk_from(d, m) for d, m in zip(res["documents"] or [], res["metadatas"] or [], strict=True)
+        ]
         return sorted(chunks, key=lambda c: (c.version, c.sentence_index))
 
     def papers(self) -> set[str]:
