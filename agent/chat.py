@@ -213,8 +213,8 @@ def parse_message(text: str, today: date, next_id: str = "c1") -> Intent:
         return Intent("quit")
     if re.fullmatch(r"(?:list|show)(?: me)?(?: the| my| all)? claims|claims|what claims.*", low):
         return Intent("claims")
-    if re.fullmatch(r"(?:show|give|get|print)?(?: me)?(?: the)? (?:full )?report|report|the report", " " + low) \
-            or re.fullmatch(r"(?:can i have|can you show) (?:me )?the report", low):
+    if re.fullmatch(r"(?:(?:show|give|get|print|open|can i have|can you show)(?: me)?\s+)?(?:the\s+|my\s+)?"
+                    r"(?:full\s+)?report(?: please)?", low):
         return Intent("report")
     if m := _WHY.search(s):
         return Intent("why", m["n"] or m["n2"])
@@ -284,8 +284,10 @@ class ChatSession:
     """One conversation: its claims, their stored results, and its messages, kept in
     ``home/chat/<thread>.json``. Not thread-safe by itself; faces serialise calls (``lock``)."""
 
-    def __init__(self, settings: Settings, thread: str | None = None, services_factory: Callable | None = None):
+    def __init__(self, settings: Settings, thread: str | None = None, services_factory: Callable | None = None,
+                 allow_export: bool = True):
         self.settings = settings
+        self.allow_export = allow_export
         if thread is None:
             thread = datetime.now().strftime("%Y%m%d-%H%M%S")
         if not _THREAD_RE.match(thread):
@@ -382,6 +384,9 @@ class ChatSession:
         if k == "report":
             return self.report_reply()
         if k == "export":
+            if not self.allow_export:
+                raise ChatError("/export writes files on the server and is off here: use the report.md and "
+                                "report.json download links instead")
             return self.export(Path(intent.arg).expanduser())
         if k == "retest":
             assert intent.claim is not None
@@ -462,7 +467,7 @@ class ChatSession:
         rows = [{"arxiv_id": p.arxiv_id, "title": p.title, "url": p.url,
                  "published": (p.effective_published() or "").__str__(),
                  "abstract": p.abstract} for p in papers]
-        head = f"{len(rows)} paper(s) on '{topic}' since {since.isoformat()} (source: {res and svc.source.name}):"
+        head = f"{len(rows)} paper(s) on '{topic}' since {since.isoformat()} (source: {svc.source.name}):"
         if not rows:
             head = f"Nothing on '{topic}' since {since.isoformat()} in the {svc.source.name} source."
         lines = [head] + [f"  {r['published']}  arXiv:{r['arxiv_id']} — {r['title']}  {r['url']}" for r in rows]

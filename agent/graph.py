@@ -32,11 +32,23 @@ def claim_graph():
 def fan_out(state: RunState) -> list[Send]:
     papers = state.get("papers") or {}
     sources = state.get("sources") or {}
+    prior = state.get("prior")  # a sweep: claims it knows are searched only since their last sweep
     sends = []
     for c in state["claim_set"]["claims"]:
         ref = sources.get(c["id"])
         src = papers.get(ref["arxiv_id"]) if ref else None
-        sends.append(Send("retest_claim", {"claim": c, "source": src, "source_how": ref["how"] if ref else None}))
+        arg = {"claim": c, "source": src, "source_how": ref["how"] if ref else None}
+        if prior is None:
+            if state.get("since"):
+                arg["since"] = state["since"]
+        elif c["id"] in prior:
+            arg["prior"] = prior[c["id"]]
+            arg["since"] = (state.get("claim_since") or {}).get(c["id"]) or state.get("since")
+        if state.get("until"):
+            arg["until"] = state["until"]
+        if (cached := (state.get("verdict_cache") or {}).get(c["id"])) is not None:
+            arg["cached"] = cached
+        sends.append(Send("retest_claim", arg))
     return sends or [Send("assemble_report", state)]
 
 

@@ -147,12 +147,19 @@ def link_sources(state: RunState, runtime: Runtime[Services]) -> dict:
     sources: dict[str, dict] = {}
     new_papers: dict[str, dict] = {}
     flags: list[dict] = []
+    known = state.get("known_sources") or {}  # a sweep: sources linked by an earlier sweep
     for claim in cs.claims:
         named = [a for a in claim.anchors if a in papers]
         if named:
             p = papers[named[0]]
             sources[claim.id] = _dump(SourceRef(arxiv_id=p.arxiv_id, title=p.title,
                                                 published=p.effective_published(), how="anchor named by the claim"))
+            continue
+        if claim.id in known:
+            k = known[claim.id]
+            if k:  # None: an earlier sweep found no source, and a newer paper cannot become one
+                sources[claim.id] = k["ref"]
+                new_papers[k["paper"]["arxiv_id"]] = k["paper"]
             continue
         res = svc.source.search(SearchQuery(text=" ".join(keywords(claim.text)), before=claim.date_end,
                                             max_results=10))
@@ -208,16 +215,40 @@ def search(state: ClaimState, runtime: Runtime[Services]) -> dict:
     papers: dict[str, dict] = {}
     flags: list[dict] = []
     for q in state.get("queries", []):
-        res = svc.source.search(SearchQuery.model_validate(q))
+        sq = _windowed(SearchQuery.model_validate(q), state.get("since"), state.get("until"))
+        if sq is None:
+            continue
+        res = svc.source.search(sq)
         for p in res.papers:
             if p.arxiv_id not in papers:
                 found.append(p.arxiv_id)
                 papers[p.arxiv_id] = _dump(p)
         for f in res.flags:
             flags.append(_dump(f.model_copy(update={"claim_id": claim.id})))
-    emit("search", f"{len(found)} papers" + (" (incomplete)" if flags else ""), claim.id)
+    n = len(found)
+    found += [i for i in dict.fromkeys(state.get("prior") or []) if i not in papers]  # a sweep's known evidence
+    emit("search", f"{n} papers" + (f" new, {len(found) - n} known" if state.get("prior") is not None else "")
+         + (" (incomplete)" if flags else ""), claim.id)
     return {"found": found, "papers": papers, "claim_flags": flags,
-            "counts": {"papers_searched": len(found)}}
+            "counts": {"papers_searched": n}}
+
+
+def _windowed(q: SearchQuery, since: str | None, until: str | None) -> SearchQuery | None:
+    """A sweep's date window on one query: after = max(after, since), before = min(before, until);
+    None when the window is empty (nothing to ask for)."""
+    upd: dict = {}
+    if since:
+        s = date.fromisoformat(since)
+        if q.after is None or q.after < s:
+            upd["after"] = s
+    if until:
+        u = date.fromisoformat(until)
+        if q.before is None or q.before > u:
+            upd["before"] = u
+    q = q.model_copy(update=upd) if upd else q
+    if q.after is not None and q.before is not None and q.after >= q.before:
+        return None
+    return q
 
 
 def ingest(state: ClaimState, runtime: Runtime[Services]) -> dict:
@@ -260,9 +291,37 @@ def judge(state: ClaimState, runtime: Runtime[Services]) -> dict:
         older=[EvidenceChunk.model_validate(c) for c in ev.get("older", [])],
         as_of=today, recent_from=months_before(today, svc.settings.recent_months),
     )
-    emit("judge", "…", claim.id)
-    verdict = svc.judge.judge(inp)
-    return {"verdict": _dump(verdict)}
+    ids = evidence_ids(ev)
+    key = verdict_key(claim, cutoff, ids, svc.judge.name)
+    cached = state.get("cached")
+    if cached and cached.get("key") == key and cached.get("verdict"):  # same claim, evidence and judge
+        verdict = Verdict.model_validate(cached["verdict"])
+        emit("judge", "cached verdict (evidence unchanged)", claim.id)
+        counts = {"judge_cache_hits": 1}
+    else:
+        emit("judge", "…", claim.id)
+        verdict = svc.judge.judge(inp)
+        counts = {"judge_calls": 1}
+    papers = state.get("papers") or {}
+    judged = {"key": key, "evidence_ids": ids, "found": list(state.get("found", [])),
+              "cached": "judge_cache_hits" in counts, "verdict": _dump(verdict),
+              "papers": {i: {"title": p.get("title"), "published": p.get("published")} for i, p in papers.items()}}
+    return {"verdict": _dump(verdict), "counts": counts, "judged": {claim.id: judged}}
+
+
+def evidence_ids(ev: dict) -> list[str]:
+    """The evidence a judge saw, as sorted ids: group:arxivid v version : sentence."""
+    return sorted({f"{grp}:{c['arxiv_id']}v{c.get('version', 1)}:{c['sentence_index']}"
+                   for grp in ("newer", "older", "source") for c in ev.get(grp, [])})
+
+
+def verdict_key(claim: Claim, cutoff: date, ids: list[str], judge_name: str) -> str:
+    """The verdict cache key: claim text and date, the evidence ids, and the judge (with its version)."""
+    import hashlib
+    import json
+
+    raw = json.dumps([claim.text, claim.claim_date, cutoff.isoformat(), ids, judge_name])
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
 def verify(state: ClaimState, runtime: Runtime[Services]) -> dict:

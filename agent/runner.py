@@ -45,11 +45,13 @@ def run_claims(
     on_event: Callable[[Event], None] | None = None,
     resume: bool = True,
     thread_id: str | None = None,
+    extra_state: dict[str, Any] | None = None,
 ) -> Report:
     """Run the graph over a claim set and return the validated Report.
 
     With `resume`, an interrupted run of the same input continues from its checkpoint; a finished one
-    is started afresh."""
+    is started afresh. `extra_state` adds optional initial RunState keys (a sweep's `since`, `prior`,
+    `verdict_cache`, ...); it is used only when the run starts afresh."""
     t0 = time.perf_counter()
     saver = sqlite_checkpointer(settings.ensure_home() / "checkpoints.sqlite")
     try:
@@ -64,7 +66,7 @@ def run_claims(
         else:
             if snap.values:
                 saver.delete_thread(tid)
-            inp = {"claim_set": claim_set.model_dump(mode="json")}
+            inp = {**(extra_state or {}), "claim_set": claim_set.model_dump(mode="json")}
         for _ns, mode, chunk in graph.stream(inp, config, context=services, stream_mode=["custom", "updates"],
                                             subgraphs=True):
             if mode == "custom" and on_event:

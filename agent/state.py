@@ -25,6 +25,14 @@ class RunState(TypedDict, total=False):
     flags: Annotated[list[dict[str, Any]], operator.add]  # run-level claims.Flag
     counts: Annotated[dict[str, float], merge_counts]
     report: dict[str, Any]  # claims.Report
+    # Optional sweep inputs (agent/sweep.py); a plain run sets none of them and behaves as before.
+    since: str | None  # ISO date: search only for papers newer than this (claims listed in `prior`)
+    until: str | None  # ISO date: search only for papers on or before this
+    prior: dict[str, list[str]]  # claim id -> arXiv ids already known as its evidence
+    claim_since: dict[str, str]  # claim id -> its own `since` (overrides the run's)
+    verdict_cache: dict[str, dict[str, Any]]  # claim id -> {"key": ..., "verdict": claims.Verdict}
+    known_sources: dict[str, dict[str, Any] | None]  # claim id -> {"ref", "paper"} or None (none found)
+    judged: Annotated[dict[str, dict[str, Any]], merge_dicts]  # claim id -> cache key, evidence ids, found
 
 
 class ClaimState(TypedDict, total=False):
@@ -41,6 +49,11 @@ class ClaimState(TypedDict, total=False):
     verdict: dict[str, Any]  # claims.Verdict
     results: Annotated[list[dict[str, Any]], operator.add]
     counts: Annotated[dict[str, float], merge_counts]
+    since: str | None  # sweep: search window start for this claim
+    until: str | None  # sweep: search window end
+    prior: list[str]  # sweep: arXiv ids already known as this claim's evidence
+    cached: dict[str, Any] | None  # sweep: {"key", "verdict"} from the last judged run of this claim
+    judged: Annotated[dict[str, dict[str, Any]], merge_dicts]
 
 
 class ClaimOutput(TypedDict, total=False):
@@ -48,3 +61,4 @@ class ClaimOutput(TypedDict, total=False):
 
     results: Annotated[list[dict[str, Any]], operator.add]
     counts: Annotated[dict[str, float], merge_counts]
+    judged: Annotated[dict[str, dict[str, Any]], merge_dicts]

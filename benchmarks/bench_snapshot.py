@@ -13,6 +13,7 @@ queries with and without a date window.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import re
@@ -43,6 +44,7 @@ def vocabulary() -> tuple[list[str], list[float]]:
 
 
 def generate(path: Path, n: int, rng: random.Random, words: list[str], weights: list[float]) -> None:
+    cum = list(itertools.accumulate(weights))
     start = date(2015, 1, 1)
     span = (date(2026, 6, 30) - start).days
     with open(path, "w", encoding="utf-8") as fh:
@@ -52,9 +54,9 @@ def generate(path: Path, n: int, rng: random.Random, words: list[str], weights: 
             cats = rng.sample(CATS, rng.randint(1, 3))
             rec = {
                 "id": arxiv_id,
-                "title": " ".join(rng.choices(words, weights, k=rng.randint(6, 14))).capitalize(),
+                "title": " ".join(rng.choices(words, cum_weights=cum, k=rng.randint(6, 14))).capitalize(),
                 "authors": [f"Author {rng.randrange(5000)}" for _ in range(rng.randint(1, 6))],
-                "abstract": " ".join(rng.choices(words, weights, k=rng.randint(90, 220))).capitalize() + ".",
+                "abstract": " ".join(rng.choices(words, cum_weights=cum, k=rng.randint(90, 220))).capitalize() + ".",
                 "published": d.isoformat(),
                 "updated": None,
                 "primary_category": cats[0],

@@ -277,17 +277,20 @@ def test_two_stores_in_one_process_share_the_lock(tmp_path: Path, embedder) -> N
     a.close()
 
 
+N_PAPERS = 60  # papers both writers share out
+
 _WRITER = """
 import sys, json
+from tools.embeddings import MiniLMEmbedder
 from tools.store import ChromaEvidenceStore
 from chroma_server import load_papers
 url, collection, start, step = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-papers = load_papers()
+papers = load_papers()[:%d]
 mine = papers[start::step] + papers[::3]          # overlapping halves: both write papers[::3]
-s = ChromaEvidenceStore(url=url, collection=collection)
+s = ChromaEvidenceStore(url=url, collection=collection, embedder=MiniLMEmbedder(threads=1))
 n = 0
-for i in range(0, len(mine), 8):                  # many small upserts, interleaving with the other writer
-    n += s.upsert(mine[i:i + 8])
+for i in range(0, len(mine), 4):                  # many small upserts, interleaving with the other writer
+    n += s.upsert(mine[i:i + 4])
 print(json.dumps({"embedded": n}))
 s.close()
 """
@@ -297,7 +300,7 @@ def test_two_writer_processes_on_one_server(chroma_server, papers: list[Paper], 
     collection = f"conc-{uuid.uuid4().hex[:8]}"
     procs = [
         subprocess.Popen(
-            _python(_WRITER, chroma_server.url, collection, str(start), "2"),
+            _python(_WRITER % N_PAPERS, chroma_server.url, collection, str(start), "2"),
             env=_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -310,6 +313,7 @@ def test_two_writer_processes_on_one_server(chroma_server, papers: list[Paper], 
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
         embedded += json.loads(out.strip().splitlines()[-1])["embedded"]
+    papers = papers[:N_PAPERS]
     with ChromaEvidenceStore(url=chroma_server.url, collection=collection, embedder=embedder) as s:
         expected_ids = {
             chunk_id(p.arxiv_id, p.version, i)

@@ -38,7 +38,7 @@ from tools.base import SearchQuery, SearchResult
 
 logger = logging.getLogger(__name__)
 
-INDEX_SCHEMA = 3  # bump when the parser or the table layout changes: forces a rebuild
+INDEX_SCHEMA = 4  # bump when the parser or the table layout changes: forces a rebuild
 MAX_QUERY_TERMS = 32
 MAX_LOGGED_SKIPS = 20
 _DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -318,6 +318,10 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _row_paper(js: str, title: str, abstract: str) -> Paper:
+    return Paper.model_validate({**json.loads(js), "title": title, "abstract": abstract})
+
+
 def default_index_path(snapshot_path: Path) -> Path:
     import platformdirs
 
@@ -407,7 +411,7 @@ class SnapshotSource:
                 eff = p.effective_published()
                 batch.append(
                     (p.arxiv_id, to_int(eff) if eff else None, p.title, p.abstract,
-                     json.dumps(p.categories), p.model_dump_json())
+                     json.dumps(p.categories), p.model_dump_json(exclude={"title", "abstract"}))
                 )
                 if len(batch) >= 5000:
                     con.executemany(sql, batch)
@@ -466,12 +470,12 @@ class SnapshotSource:
             if not where:
                 return []
             sql = (
-                "SELECT p.json FROM papers p WHERE " + " AND ".join(where)
+                "SELECT p.json, p.title, p.abstract FROM papers p WHERE " + " AND ".join(where)
                 + " ORDER BY p.d DESC, p.id LIMIT ?"
             )
         else:
             sql = (
-                "SELECT p.json FROM fts JOIN papers p ON p.pk = fts.rowid WHERE fts MATCH ?"
+                "SELECT p.json, p.title, p.abstract FROM fts JOIN papers p ON p.pk = fts.rowid WHERE fts MATCH ?"
                 + "".join(" AND " + w for w in where)
                 + " ORDER BY bm25(fts, 2.0, 1.0), p.d DESC, p.id LIMIT ?"
             )
@@ -479,7 +483,7 @@ class SnapshotSource:
         args.append(query.max_results)
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [Paper.model_validate_json(r[0]) for r in rows]
+        return [_row_paper(*r) for r in rows]
 
     def lookup(self, ids: Sequence[str]) -> dict[str, Paper]:
         wanted: list[str] = []
@@ -492,18 +496,18 @@ class SnapshotSource:
         with self._lock:
             for i in range(0, len(wanted), 500):
                 chunk = wanted[i : i + 500]
-                q = f"SELECT json FROM papers WHERE id IN ({','.join('?' * len(chunk))})"
-                for (js,) in self._db.execute(q, chunk):
-                    p = Paper.model_validate_json(js)
+                q = f"SELECT json, title, abstract FROM papers WHERE id IN ({','.join('?' * len(chunk))})"
+                for row in self._db.execute(q, chunk):
+                    p = _row_paper(*row)
                     out[p.arxiv_id] = p
         return out
 
     def all_papers(self) -> Iterator[Paper]:
         """Every paper in the snapshot (e.g. to serve it over loopback Atom)."""
         with self._lock:
-            rows = self._db.execute("SELECT json FROM papers ORDER BY id").fetchall()
-        for (js,) in rows:
-            yield Paper.model_validate_json(js)
+            rows = self._db.execute("SELECT json, title, abstract FROM papers ORDER BY id").fetchall()
+        for row in rows:
+            yield _row_paper(*row)
 
     def date_range(self) -> tuple[date | None, date | None]:
         lo, hi = self._db.execute("SELECT min(d), max(d) FROM papers").fetchone()
