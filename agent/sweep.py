@@ -18,6 +18,7 @@ transaction with the mark that the file is done. Evidence upserts are idempotent
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -240,8 +241,6 @@ def _sweep_file(path: Path, sweep_id: int, wto: str, settings: Settings, service
                 continue  # never swept (or its text changed): a full search
             prior[c.id] = hist.known_evidence(uid)
             claim_since[c.id] = _minus_days(last["window_to"], WINDOW_OVERLAP_DAYS)
-            import json
-
             cache[c.id] = {"key": last["cache_key"], "verdict": json.loads(last["verdict_json"])}
             has, src = hist.known_source(uid)
             if has:
@@ -277,7 +276,8 @@ def _rows(cs, values: dict[str, Any], uids: dict[str, str], fkey: str) -> list[d
             "verdict_json": j.get("verdict"), "result_json": r, "found": found,
         }
         claim = next((c for c in cs.claims if c.id == cid), None)
-        if cid not in known and claim is not None and not claim.anchors:
+        link_failed = any(f.get("claim_id") == cid for f in values.get("flags") or [])
+        if cid not in known and claim is not None and not claim.anchors and not link_failed:
             ref = sources.get(cid)
             row["source"] = {"ref": ref, "paper": papers[ref["arxiv_id"]]} if ref and ref["arxiv_id"] in papers \
                 else None

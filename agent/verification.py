@@ -3,7 +3,8 @@
 Each function takes plain models and returns `Flag`s; `verify_claim` runs them all on one verdict.
 Codes (a public contract): citation_not_found, quote_not_in_source, evidence_predates_claim,
 anchor_not_found, anchor_date_mismatch, anchor_title_mismatch, anchor_unused, source_date_mismatch,
-thin_evidence, search_incomplete, claim_misstates_source, llm_output_invalid, judge_disagreement.
+thin_evidence, search_incomplete, claim_misstates_source, llm_output_invalid, llm_budget_exhausted,
+llm_unavailable, judge_disagreement, source_not_found, offline_snapshot.
 """
 from __future__ import annotations
 

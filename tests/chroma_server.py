@@ -23,7 +23,7 @@ if str(_ROOT) not in sys.path:  # the project is not necessarily installed into 
 
 from claims.models import Paper  # noqa: E402
 
-PAPERS_JSONL = Path("/work/shared/data/arxiv/papers.jsonl")
+PAPERS_JSONL = _ROOT / "tools" / "arxiv" / "data" / "papers.jsonl"  # the bundled real records
 FIXTURE_PAPERS = Path(__file__).parent / "fixtures" / "papers.jsonl"
 
 
@@ -95,9 +95,25 @@ class ChromaServer:
         self._logf.close()
 
 
+class ExternalChromaServer:
+    """A server someone else started (CI); never stopped by the tests."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def stop(self) -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
-    """A Chroma server for the test session; skipped only if the `chroma` executable is missing."""
+    """A Chroma server for the test session: the one .ci/run started (RETEST_TEST_CHROMA_URL), else
+    one started here; skipped only if the `chroma` executable is missing."""
+    url = os.environ.get("RETEST_TEST_CHROMA_URL")
+    if url:
+        wait_heartbeat(url)
+        yield ExternalChromaServer(url)
+        return
     if chroma_executable() is None:
         pytest.skip("the `chroma` executable is missing (pip install chromadb provides it)")
     server = ChromaServer(tmp_path_factory.mktemp("chroma-server") / "data")

@@ -17,7 +17,7 @@ import pytest
 
 from agent.judges.base import JudgeInput
 from agent.judges.baseline import BaselineJudge
-from agent.judges.llm import LlmJudge, LlmPlanner, build_llm_judge
+from agent.judges.llm import LlmJudge, build_llm_judge
 from agent.planning import KeywordPlanner
 from agent.verification import check_citations
 from claims.models import Claim, EvidenceChunk, Paper, Stance, VerdictLabel
@@ -287,6 +287,14 @@ def test_retry_after_is_bounded(fake_openai):
     t0 = time.perf_counter()
     assert m.complete_json([{"role": "user", "content": "JSON please"}], {"type": "object"}, "x") == {"ok": True}
     assert time.perf_counter() - t0 < 2
+
+
+def test_server_rejecting_temperature_gets_the_default(fake_openai):
+    fake_openai.push(Reply.error(400, "Unsupported value: 'temperature' does not support 0"), Reply.json({"ok": 1}))
+    m = make_model(fake_openai)
+    assert m.complete_json([{"role": "user", "content": "JSON"}], {"type": "object"}, "x") == {"ok": 1}
+    assert fake_openai.requests[0]["temperature"] == 0 and "temperature" not in fake_openai.requests[1]
+    assert m.calls == 1
 
 
 def test_client_errors_are_not_retried(fake_openai):

@@ -123,6 +123,12 @@ def _rejects_json_schema(exc: BaseException) -> bool:
     return "response_format" in text or "json_schema" in text or "response format" in text
 
 
+def _rejects_param(exc: BaseException, param: str) -> bool:
+    import openai
+
+    return isinstance(exc, openai.BadRequestError) and param in str(exc).lower()
+
+
 class OpenAIChatModel:
     """`complete_json(messages, schema, name) -> dict` over /v1/chat/completions.
 
@@ -233,13 +239,17 @@ class OpenAIChatModel:
             wait=self._wait,
             reraise=True,
         )
-        for _ in range(2):  # the second pass only after switching to JSON-object mode
+        for _ in range(3):  # further passes only after adapting to what the server rejected
             try:
                 return retrying(once)
             except Exception as e:
                 if self.mode == "json_schema" and _rejects_json_schema(e):
                     with self._lock:
                         self.mode = "json_object"
+                    continue
+                if self.temperature is not None and _rejects_param(e, "temperature"):
+                    with self._lock:  # some reasoning models accept only their default temperature
+                        self.temperature = None
                     continue
                 raise
         raise LLMError("unreachable")  # pragma: no cover

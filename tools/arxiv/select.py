@@ -6,6 +6,7 @@ Configuration arrives as arguments; reading RETEST_* environment variables is th
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -72,7 +73,8 @@ def make_source(
 
     def snapshot() -> SnapshotSource:
         path = Path(snapshot_path) if snapshot_path is not None else default_snapshot_path()
-        return SnapshotSource(path, index_path=index_path or cache_dir / "snapshot-index.sqlite")
+        tag = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+        return SnapshotSource(path, index_path=index_path or cache_dir / f"snapshot-{tag}.sqlite")
 
     if kind == "snapshot":
         return snapshot(), []
