@@ -288,7 +288,7 @@ def test_second_sweep_waits_for_the_lock(world):
     from filelock import FileLock
 
     world["home"].mkdir(parents=True)
-    lock = FileLock(str(world["home"] / "sweep.lock"))
+    lock = FileLock(str(world["home"] / "sweep.lock"), thread_local=False)
     lock.acquire()
     s = settings_for(world, "2026-06-01")
     with pytest.raises(SweepLocked):

@@ -360,6 +360,9 @@ class ArxivApiSource:
             published_estimated=r.entry_id.strip() in self._estimated,
         )
 
+    def close(self) -> None:
+        self._session.close()
+
     def __repr__(self) -> str:
         return f"ArxivApiSource({self.base_url!r}, requests={self.requests}, cache_hits={self.cache_hits})"
 

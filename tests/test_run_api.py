@@ -1,0 +1,83 @@
+"""`retest run` through the live-API path, against loopback servers only."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.arxiv_server import ArxivServer, Reply, corpus_handler, scripted, serve_corpus
+from tests.conftest import EXAMPLE, subprocess_env
+from tools.arxiv.snapshot import SnapshotSource
+
+ONE_CLAIM = """\
+claims:
+  - id: lima
+    text: "LIMA: 1,000 carefully curated examples suffice to align a strong pretrained model"
+    date: 2023
+    anchors: [2305.11206]
+"""
+
+
+def _run(args, env, timeout=600):
+    return subprocess.run([sys.executable, "-m", "retest.cli", "run", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def _verdicts(path):
+    data = json.loads(path.read_text())
+    return [(c["id"], c["verdict"], (c["source"] or {}).get("arxiv_id"), sorted({x["arxiv_id"] for x in c["citations"]}))
+            for c in data["claims"]]
+
+
+def test_api_source_gives_the_same_verdicts_as_the_snapshot(tmp_path):
+    with serve_corpus(index_path=tmp_path / "srv.sqlite") as server:
+        api_env = subprocess_env(tmp_path / "h-api", RETEST_SOURCE="api", RETEST_ARXIV_API_URL=server.url,
+                                 RETEST_ARXIV_MIN_INTERVAL="0.05")
+        a = _run([str(EXAMPLE), "--out", str(tmp_path / "api"), "-q"], api_env)
+        assert a.returncode == 0, a.stderr[-2000:]
+        assert server.requests, "the API path sent no request"
+    s = _run([str(EXAMPLE), "--out", str(tmp_path / "snap"), "-q"], subprocess_env(tmp_path / "h-snap"))
+    assert s.returncode == 0, s.stderr[-2000:]
+    assert _verdicts(tmp_path / "api" / "report.json") == _verdicts(tmp_path / "snap" / "report.json")
+    stats = json.loads((tmp_path / "api" / "report.json").read_text())["stats"]
+    assert stats["source"] == "api" and stats["arxiv_requests"] == len(server.requests)
+
+
+def test_faulty_api_run_completes_with_flags_politely(tmp_path):
+    claims = tmp_path / "one.yaml"
+    claims.write_text(ONE_CLAIM)
+    source = SnapshotSource(index_path=tmp_path / "srv.sqlite")
+    bad = [Reply(status=503), Reply(status=429, headers={"Retry-After": "1"}), Reply(body=b"Rate exceeded."),
+           Reply(body=b"<feed><entry>broken"), Reply(hang=True)] * 2
+    with ArxivServer(scripted(bad, then=Reply(status=503))) as server:
+        env = subprocess_env(tmp_path / "h", RETEST_SOURCE="api", RETEST_ARXIV_API_URL=server.url,
+                             RETEST_ARXIV_TIMEOUT="2", RETEST_ARXIV_MAX_REQUESTS="12")
+        r = _run([str(claims), "--out", str(tmp_path / "o"), "-q"], env)
+        gaps = server.gaps()
+    source.close()
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    data = json.loads((tmp_path / "o" / "report.json").read_text())
+    codes = {f["code"] for c in data["claims"] for f in c["flags"]} | {f["code"] for f in data["flags"]}
+    assert "search_incomplete" in codes
+    assert data["claims"][0]["verdict"] == "unresolved"
+    assert gaps and min(gaps) >= 2.99, gaps
+
+
+def test_second_api_run_is_served_from_the_cache(tmp_path):
+    claims = tmp_path / "one.yaml"
+    claims.write_text(ONE_CLAIM)
+    source = SnapshotSource(index_path=tmp_path / "srv.sqlite")
+    with ArxivServer(corpus_handler(source)) as server:
+        env = subprocess_env(tmp_path / "h", RETEST_SOURCE="api", RETEST_ARXIV_API_URL=server.url)
+        first = _run([str(claims), "--out", str(tmp_path / "o1"), "-q"], env)
+        assert first.returncode == 0, first.stderr[-2000:]
+        n_first = len(server.requests)
+        gaps = server.gaps()
+        second = _run([str(claims), "--out", str(tmp_path / "o2"), "-q", "--no-resume"], env)
+        assert second.returncode == 0, second.stderr[-2000:]
+        n_second = len(server.requests) - n_first
+    source.close()
+    assert n_first > 0 and n_second == 0
+    assert min(gaps, default=3.0) >= 2.99
+    assert json.loads((tmp_path / "o2" / "report.json").read_text())["stats"]["arxiv_requests"] == 0
