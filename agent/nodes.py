@@ -303,7 +303,9 @@ def judge(state: ClaimState, runtime: Runtime[Services]) -> dict:
         verdict = svc.judge.judge(inp)
         counts = {"judge_calls": 1}
     papers = state.get("papers") or {}
-    judged = {"key": key, "evidence_ids": ids, "found": list(state.get("found", [])),
+    # A fallback verdict (the LLM failed or its budget ran out) must not be reused as the LLM's.
+    reusable = not any(f.code.startswith("llm_") for f in verdict.flags)
+    judged = {"key": key if reusable else None, "evidence_ids": ids, "found": list(state.get("found", [])),
               "cached": "judge_cache_hits" in counts, "verdict": _dump(verdict),
               "papers": {i: {"title": p.get("title"), "published": p.get("published")} for i, p in papers.items()}}
     return {"verdict": _dump(verdict), "counts": counts, "judged": {claim.id: judged}}

@@ -138,7 +138,6 @@ def _sweep_locked(paths, settings, services, on_event, out, home) -> SweepResult
             last = hist.last_finished()
             wfrom, wto = (last.window_to if last else None), settings.today.isoformat()
         counts: dict[str, float] = {}
-        n_claims = 0
         if services is None:
             from contextlib import ExitStack
 
@@ -158,7 +157,7 @@ def _sweep_locked(paths, settings, services, on_event, out, home) -> SweepResult
                     _emit(on_event, "file", f"{f}: done before the interruption")
                     continue
                 try:
-                    c, n = _sweep_file(f, sweep_id, wto, settings, services, hist, on_event)
+                    c, _n = _sweep_file(f, sweep_id, wto, settings, services, hist, on_event)
                 except Exception as e:  # one bad file must not stop the others
                     from claims.readers import InputError
 
@@ -168,11 +167,10 @@ def _sweep_locked(paths, settings, services, on_event, out, home) -> SweepResult
                     errors.append({"file": str(f), "error": msg})
                     _emit(on_event, "error", msg)
                     continue
-                n_claims += n
                 for k, v in c.items():
                     counts[k] = counts.get(k, 0) + v
             stats = {
-                "claims": n_claims,
+                "claims": len(hist.verdicts(sweep_id)),  # a resumed sweep counts files done before, too
                 "judge_calls": int(counts.get("judge_calls", 0)),
                 "judge_cache_hits": int(counts.get("judge_cache_hits", 0)),
                 "embedded_chunks": int(counts.get("embedded_chunks", 0)),

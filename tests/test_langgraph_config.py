@@ -31,3 +31,11 @@ def test_notebook_text_form_matches_the_ipynb():
     py = jupytext.read(ROOT / "notebooks" / "retest_walkthrough.py")
     nb = jupytext.read(ROOT / "notebooks" / "retest_walkthrough.ipynb")
     assert [c.source for c in py.cells] == [c.source for c in nb.cells]
+
+
+def test_architecture_doc_draws_the_current_graph():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "architecture.py"), "--check"], cwd=ROOT)
+    assert r.returncode == 0, "docs/architecture.md is stale: run python scripts/architecture.py"
