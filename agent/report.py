@@ -24,25 +24,26 @@ def _md_escape(text: object) -> str:
 _env.filters["md"] = _md_escape
 
 
+def _module_doc(obj) -> str:
+    import sys
+
+    mod = sys.modules.get(type(obj).__module__)
+    return " ".join(((mod.__doc__ if mod else "") or "").split())
+
+
 def method_text(svc) -> str:
-    judge = svc.judge
-    doc = (getattr(type(judge), "__doc__", None) or getattr(__import__(type(judge).__module__, fromlist=["x"]),
-                                                            "__doc__", "") or "").strip()
-    module_doc = (__import__(type(judge).__module__, fromlist=["x"]).__doc__ or "").strip()
-    planner_doc = (__import__(type(svc.planner).__module__, fromlist=["x"]).__doc__ or "").strip()
+    """How the run decided: sources, judge and planner, with their documented rules."""
     parts = [
         f"Search source: {svc.source.name}. Evidence store: sentence-level chunks of abstracts, embedded with "
-        f"{svc.embedder.name}. Judge: {judge.name}. Planner: {svc.planner.name}.",
+        f"{svc.embedder.name}. Judge: {svc.judge.name}. Planner: {svc.planner.name}.",
         "Verification flags are computed by code after the judge: every cited id is resolved against the "
         "search source, every quote is checked to be a verbatim span of its abstract (whitespace-normalised), "
         "dates come from arXiv records, not from the judge.",
     ]
-    if module_doc:
-        parts.append("Judge rules — " + " ".join(module_doc.split()))
-    elif doc:
-        parts.append("Judge — " + " ".join(doc.split()))
-    if planner_doc:
-        parts.append("Query planning — " + " ".join(planner_doc.split()))
+    if doc := _module_doc(svc.judge):
+        parts.append("Judge rules — " + doc)
+    if doc := _module_doc(svc.planner):
+        parts.append("Query planning — " + doc)
     parts += svc.method_notes
     return "\n\n".join(parts)
 
