@@ -1,11 +1,10 @@
 """Registers `retest chat` on the Typer app (see retest.cli._register_optional)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from pathlib import Path
 
 from retest.errors import guarded
 

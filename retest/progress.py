@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 
 _STYLE = {"verdict": "bold green", "resume": "yellow", "search": "cyan"}
 
@@ -14,9 +15,9 @@ class ProgressPrinter:
     def __call__(self, ev: dict) -> None:
         if self.quiet:
             return
-        who = ev.get("claim") or "run"
-        step = ev.get("step", "")
+        who = escape(str(ev.get("claim") or "run"))
+        step = escape(str(ev.get("step", "")))
         style = _STYLE.get(step, "")
-        detail = ev.get("detail", "")
+        detail = escape(str(ev.get("detail", "")))  # paper and user text is untrusted
         self.console.print(f"[dim]{who:>6}[/] [{style}]{step:<9}[/] {detail}" if style else
                            f"[dim]{who:>6}[/] {step:<9} {detail}")

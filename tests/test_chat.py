@@ -36,7 +36,7 @@ def test_chat_claim_and_why_in_a_pty(tmp_path):
     child = pexpect.spawn(sys.executable, _cmd(home, "--thread", "pty"), env=_env(home), encoding="utf-8",
                           timeout=240, dimensions=(50, 200), cwd=os.getcwd())
     try:
-        child.expect("Type a dated claim")
+        child.expect(r"retest chat\s+—\s+conversation\s+pty")
         child.expect(PROMPT)
         child.sendline("LIMA: 1,000 curated examples suffice for alignment (2023)")
         child.expect("re-testing claim 1")  # streamed progress, before the verdict

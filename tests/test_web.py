@@ -82,7 +82,7 @@ def test_claim_streams_progress_then_verdict(claim_run):
     assert names.index("progress") < names.index("reply")
     reply = next(d for n, d in events if n == "reply")
     assert reply["kind"] == "result"
-    assert re.search(r"Verdict: (%s)" % "|".join(VERDICTS), reply["text"])
+    assert re.search(r"Verdict: ({})".format("|".join(VERDICTS)), reply["text"])
     assert ARXIV_HREF.search(reply["html"]), reply["html"][:500]
     assert "2305.11206" in reply["html"]  # LIMA found as the source paper
     # the claim text came back escaped, never as markup
