@@ -7,6 +7,7 @@
 3. SciFact validation claims (``scifact_val_ids.json``): claim-level macro-F1, oracle and open retrieval
    (open: top-3 abstracts of the 5,183-abstract corpus by MiniLM cosine, with recall@3).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,9 @@ def main() -> None:
     print(f"throughput: {512 / dt:.1f} pairs/s  (512 pairs, batch 32, {dt:.2f} s)")
 
     rep = eval_pair_list(v, held)
-    print(f"ml-stance held-out papers: n={rep['n']} accuracy={rep['accuracy']:.3f} macro_f1={rep['macro_f1']:.3f}")
+    print(
+        f"ml-stance held-out papers: n={rep['n']} accuracy={rep['accuracy']:.3f} macro_f1={rep['macro_f1']:.3f}"
+    )
     print("  per label F1: " + json.dumps({k: round(x["f1"], 3) for k, x in rep["per_label"].items()}))
 
     sc = a.data_dir / "scifact" / "claims_train.jsonl"
@@ -55,9 +58,11 @@ def main() -> None:
     if not a.skip_open:
         t = time.perf_counter()
         rep = eval_scifact(v, sc, co, "open", ids=val, k=3)
-        print(f"SciFact val open ({rep['retrieval']}): n={rep['n']} accuracy={rep['accuracy']:.3f} "
-              f"macro_f1={rep['macro_f1']:.3f} recall@3={rep['recall_at_k']:.3f} "
-              f"({time.perf_counter() - t:.0f} s incl. embedding the corpus)")
+        print(
+            f"SciFact val open ({rep['retrieval']}): n={rep['n']} accuracy={rep['accuracy']:.3f} "
+            f"macro_f1={rep['macro_f1']:.3f} recall@3={rep['recall_at_k']:.3f} "
+            f"({time.perf_counter() - t:.0f} s incl. embedding the corpus)"
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 ``register(app)`` adds them to the main Typer app. Bad input (a missing file, a bad JSON line, a missing
 model) exits with status 2 and one line on stderr naming the file, the line and what to do.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,10 +38,12 @@ def _read_ids(path: Path) -> list[int]:
     try:
         obj = json.loads(Path(path).read_text())
     except json.JSONDecodeError as e:
-        _fail(f"{path}:{e.lineno}: not valid JSON ({e.msg}) — give a JSON list of claim ids or {{\"claim_ids\": [...]}}")
+        _fail(
+            f'{path}:{e.lineno}: not valid JSON ({e.msg}) — give a JSON list of claim ids or {{"claim_ids": [...]}}'
+        )
     ids = obj.get("claim_ids") if isinstance(obj, dict) else obj
     if not isinstance(ids, list):
-        _fail(f"{path}: expected a JSON list of claim ids or {{\"claim_ids\": [...]}}")
+        _fail(f'{path}: expected a JSON list of claim ids or {{"claim_ids": [...]}}')
     try:
         return [int(i) for i in ids]
     except (TypeError, ValueError):
@@ -104,7 +107,9 @@ def register(app: typer.Typer) -> None:
         claims: Path = typer.Option(..., "--claims", help="SciFact claims JSONL"),
         corpus: Path = typer.Option(..., "--corpus", help="SciFact corpus JSONL"),
         setting: str = typer.Option("oracle", "--setting", help="oracle | open"),
-        ids: Path | None = typer.Option(None, "--ids", help="JSON list of claim ids to keep (e.g. scifact_val_ids.json)"),
+        ids: Path | None = typer.Option(
+            None, "--ids", help="JSON list of claim ids to keep (e.g. scifact_val_ids.json)"
+        ),
         k: int = typer.Option(3, "--k", help="abstracts retrieved per claim (open)"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     ) -> None:
@@ -131,11 +136,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("train-verifier")
     def train_verifier_cmd(
-        pairs: list[Path] = typer.Option(None, "--pairs", help='extra {"claim", "evidence_sentence", "stance"} JSONL (repeatable)'),
+        pairs: list[Path] = typer.Option(
+            None, "--pairs", help='extra {"claim", "evidence_sentence", "stance"} JSONL (repeatable)'
+        ),
         out: Path = typer.Option(None, "--out", help="output dir (default: the shipped model dir)"),
         epochs: int = typer.Option(2, "--epochs"),
         seed: int = typer.Option(13, "--seed"),
-        data_dir: Path = typer.Option(None, "--data-dir", help="dir with ml-stance/, scifact/, climate-fever/"),
+        data_dir: Path = typer.Option(
+            None, "--data-dir", help="dir with ml-stance/, scifact/, climate-fever/"
+        ),
         max_minutes: float = typer.Option(None, "--max-minutes", help="stop training after this long"),
     ) -> None:
         """Retrain the verifier (needs the 'train' extra), export ONNX and quantize to int8."""
@@ -148,8 +157,12 @@ def register(app: typer.Typer) -> None:
             except PairsFormatError as e:
                 _fail(str(e))
         dd = Path(data_dir) if data_dir else DEFAULT_DATA_DIR
-        for sub in ("ml-stance/pairs.jsonl", "scifact/claims_train.jsonl", "scifact/corpus.jsonl",
-                    "climate-fever/climate-fever.jsonl"):
+        for sub in (
+            "ml-stance/pairs.jsonl",
+            "scifact/claims_train.jsonl",
+            "scifact/corpus.jsonl",
+            "climate-fever/climate-fever.jsonl",
+        ):
             if not (dd / sub).is_file():
                 _fail(f"{dd / sub}: training data not found — pass --data-dir pointing at the shared data")
         try:
@@ -160,8 +173,14 @@ def register(app: typer.Typer) -> None:
         from tools.verifier.train import train
 
         try:
-            meta = train(out or MODEL_DIR, list(pairs) if pairs else None, seed=seed, epochs=epochs,
-                         data_dir=dd, max_minutes=max_minutes)
+            meta = train(
+                out or MODEL_DIR,
+                list(pairs) if pairs else None,
+                seed=seed,
+                epochs=epochs,
+                data_dir=dd,
+                max_minutes=max_minutes,
+            )
         except PairsFormatError as e:
             _fail(str(e))
         typer.echo(f"trained in {meta['train_seconds'] / 60:.1f} min; model in {out or MODEL_DIR}")

@@ -48,10 +48,10 @@ def test_faulty_api_run_completes_with_flags_politely(tmp_path):
     claims.write_text(ONE_CLAIM)
     source = SnapshotSource(index_path=tmp_path / "srv.sqlite")
     bad = [Reply(status=503), Reply(status=429, headers={"Retry-After": "1"}), Reply(body=b"Rate exceeded."),
-           Reply(body=b"<feed><entry>broken"), Reply(hang=True)] * 2
+           Reply(body=b"<feed><entry>broken"), Reply(hang=True)]
     with ArxivServer(scripted(bad, then=Reply(status=503))) as server:
         env = subprocess_env(tmp_path / "h", RETEST_SOURCE="api", RETEST_ARXIV_API_URL=server.url,
-                             RETEST_ARXIV_TIMEOUT="2", RETEST_ARXIV_MAX_REQUESTS="12")
+                             RETEST_ARXIV_TIMEOUT="2", RETEST_ARXIV_MAX_REQUESTS="7")
         r = _run([str(claims), "--out", str(tmp_path / "o"), "-q"], env)
         gaps = server.gaps()
     source.close()

@@ -14,6 +14,7 @@ Data sets (read-only; default location ``<repo>/../shared/data``, overridable ev
 
 Pure Python: no torch / transformers here.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,12 +31,22 @@ DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 
 _STANCE_ALIASES = {
-    "supports": "supports", "support": "supports", "supported": "supports", "entails": "supports",
+    "supports": "supports",
+    "support": "supports",
+    "supported": "supports",
+    "entails": "supports",
     "entailment": "supports",
-    "contradicts": "contradicts", "contradict": "contradicts", "refutes": "contradicts",
-    "refute": "contradicts", "contradiction": "contradicts",
-    "neither": "neither", "nei": "neither", "not_enough_info": "neither", "neutral": "neither",
-    "not enough info": "neither", "none": "neither",
+    "contradicts": "contradicts",
+    "contradict": "contradicts",
+    "refutes": "contradicts",
+    "refute": "contradicts",
+    "contradiction": "contradicts",
+    "neither": "neither",
+    "nei": "neither",
+    "not_enough_info": "neither",
+    "neutral": "neither",
+    "not enough info": "neither",
+    "none": "neither",
 }
 
 
@@ -96,18 +107,29 @@ def read_user_pairs(path: Path | str, source: str = "user") -> list[Pair]:
         claim = obj.get("claim")
         ev = obj.get("evidence_sentence", obj.get("evidence"))
         if not isinstance(claim, str) or not claim.strip():
-            raise PairsFormatError(path, n, "missing or empty 'claim'",
-                                   'each line needs {"claim", "evidence_sentence", "stance"}')
+            raise PairsFormatError(
+                path,
+                n,
+                "missing or empty 'claim'",
+                'each line needs {"claim", "evidence_sentence", "stance"}',
+            )
         if not isinstance(ev, str) or not ev.strip():
-            raise PairsFormatError(path, n, "missing or empty 'evidence_sentence'",
-                                   'each line needs {"claim", "evidence_sentence", "stance"}')
+            raise PairsFormatError(
+                path,
+                n,
+                "missing or empty 'evidence_sentence'",
+                'each line needs {"claim", "evidence_sentence", "stance"}',
+            )
         lab = normalize_stance(obj.get("stance"))
         if lab is None:
-            raise PairsFormatError(path, n, f"bad 'stance' {obj.get('stance')!r}",
-                                   "use one of supports | contradicts | neither")
+            raise PairsFormatError(
+                path, n, f"bad 'stance' {obj.get('stance')!r}", "use one of supports | contradicts | neither"
+            )
         out.append(Pair(claim.strip(), ev.strip(), lab, source, str(obj.get("paper_id", ""))))
     if not out:
-        raise PairsFormatError(path, None, "no pairs in file", 'add lines of {"claim", "evidence_sentence", "stance"}')
+        raise PairsFormatError(
+            path, None, "no pairs in file", 'add lines of {"claim", "evidence_sentence", "stance"}'
+        )
     return out
 
 
@@ -116,12 +138,21 @@ def load_ml_stance(path: Path | str | None = None) -> list[Pair]:
     path = Path(path) if path else DEFAULT_DATA_DIR / "ml-stance" / "pairs.jsonl"
     out = []
     for _, o in read_jsonl(path):
-        out.append(Pair(o["claim"], o["evidence_sentence"], normalize_stance(o["stance"]) or "neither",
-                        "ml-stance", str(o["paper_id"])))
+        out.append(
+            Pair(
+                o["claim"],
+                o["evidence_sentence"],
+                normalize_stance(o["stance"]) or "neither",
+                "ml-stance",
+                str(o["paper_id"]),
+            )
+        )
     return out
 
 
-def split_by_group(pairs: Sequence[Pair], frac: float = 0.2, seed: int = 13) -> tuple[list[Pair], list[Pair], list[str]]:
+def split_by_group(
+    pairs: Sequence[Pair], frac: float = 0.2, seed: int = 13
+) -> tuple[list[Pair], list[Pair], list[str]]:
     """(train, heldout, heldout group ids): a seeded split by ``Pair.group`` (e.g. paper id)."""
     groups = sorted({p.group for p in pairs})
     rng = random.Random(seed)
@@ -145,8 +176,12 @@ def load_scifact_claims(path: Path | str | None = None) -> list[dict]:
     out = []
     for n, o in read_jsonl(path):
         if "claim" not in o or "id" not in o:
-            raise PairsFormatError(path, n, "a SciFact claim needs 'id' and 'claim'",
-                                   "pass a SciFact claims JSONL ({id, claim, evidence, cited_doc_ids})")
+            raise PairsFormatError(
+                path,
+                n,
+                "a SciFact claim needs 'id' and 'claim'",
+                "pass a SciFact claims JSONL ({id, claim, evidence, cited_doc_ids})",
+            )
         out.append(o)
     return out
 
@@ -156,8 +191,12 @@ def load_scifact_corpus(path: Path | str | None = None) -> dict[int, dict]:
     out = {}
     for n, o in read_jsonl(path):
         if "doc_id" not in o or not isinstance(o.get("abstract"), list):
-            raise PairsFormatError(path, n, "a SciFact corpus line needs 'doc_id' and an 'abstract' list",
-                                   "pass a SciFact corpus JSONL ({doc_id, title, abstract: [sentences]})")
+            raise PairsFormatError(
+                path,
+                n,
+                "a SciFact corpus line needs 'doc_id' and an 'abstract' list",
+                "pass a SciFact corpus JSONL ({doc_id, title, abstract: [sentences]})",
+            )
         out[int(o["doc_id"])] = o
     return out
 
@@ -174,7 +213,9 @@ def scifact_claim_label(claim: dict) -> str:
     return "CONTRADICT"  # mixed (does not occur in train)
 
 
-def split_scifact_ids(claims: Sequence[dict], frac: float = 0.18, seed: int = 13) -> tuple[list[int], list[int]]:
+def split_scifact_ids(
+    claims: Sequence[dict], frac: float = 0.18, seed: int = 13
+) -> tuple[list[int], list[int]]:
     """(train ids, val ids), stratified by claim-level label, seeded."""
     rng = random.Random(seed)
     train, val = [], []

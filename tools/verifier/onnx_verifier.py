@@ -4,6 +4,7 @@ Reads (claim, evidence sentence) and gives P(supports), P(contradicts), P(neithe
 transformers: tokenization is the ``tokenizers`` package with the ``tokenizer.json`` shipped beside the
 model (BERT uncased WordPiece, pair encoding, truncation to 128 tokens, padding to the batch's longest).
 """
+
 from __future__ import annotations
 
 import os
@@ -50,12 +51,15 @@ class OnnxVerifier:
         from tokenizers import Tokenizer
 
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
-        self.tokenizer_path = Path(tokenizer_path) if tokenizer_path else self.model_path.parent / "tokenizer.json"
+        self.tokenizer_path = (
+            Path(tokenizer_path) if tokenizer_path else self.model_path.parent / "tokenizer.json"
+        )
         for p, what in ((self.model_path, "model"), (self.tokenizer_path, "tokenizer")):
             if not p.is_file():
                 raise VerifierModelMissing(
                     f"verifier {what} file not found: {p} — reinstall retest, or retrain it with "
-                    f"`retest train-verifier --out {p.parent}` (needs the 'train' extra)")
+                    f"`retest train-verifier --out {p.parent}` (needs the 'train' extra)"
+                )
         self.batch_size = max(1, int(batch_size))
         self.max_length = int(max_length)
         tok = Tokenizer.from_file(str(self.tokenizer_path))
@@ -64,14 +68,18 @@ class OnnxVerifier:
         self._tok = tok
         self._pad_id = tok.token_to_id("[PAD]") or 0
         so = ort.SessionOptions()
-        threads = intra_op_threads if intra_op_threads is not None else int(
-            os.environ.get("RETEST_VERIFIER_THREADS", "0") or 0)
+        threads = (
+            intra_op_threads
+            if intra_op_threads is not None
+            else int(os.environ.get("RETEST_VERIFIER_THREADS", "0") or 0)
+        )
         if threads > 0:
             so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._sess = ort.InferenceSession(str(self.model_path), sess_options=so,
-                                          providers=["CPUExecutionProvider"])
+        self._sess = ort.InferenceSession(
+            str(self.model_path), sess_options=so, providers=["CPUExecutionProvider"]
+        )
         self._inputs = {i.name for i in self._sess.get_inputs()}
         self._lock = threading.Lock()
 
@@ -109,7 +117,9 @@ class OnnxVerifier:
 
     def stance(self, claim: str, sentences: Sequence[str]) -> list[StanceProbs]:
         probs = self.predict_pairs([claim] * len(sentences), list(sentences))
-        return [StanceProbs(supports=float(p[0]), contradicts=float(p[1]), neither=float(p[2])) for p in probs]
+        return [
+            StanceProbs(supports=float(p[0]), contradicts=float(p[1]), neither=float(p[2])) for p in probs
+        ]
 
 
 _DEFAULT: OnnxVerifier | None = None

