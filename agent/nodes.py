@@ -341,7 +341,8 @@ def verify(state: ClaimState, runtime: Runtime[Services]) -> dict:
             papers.update(svc.source.lookup(missing))
         except Exception:  # a failed lookup leaves them unresolved, which is flagged below
             pass
-    cites, flags = check_citations(claim, verdict.citations, papers, cutoff)
+    cites, flags = check_citations(claim, verdict.citations, papers, cutoff,
+                                   source_id=source.arxiv_id if source else None)
     flags += verdict.flags
     flags += source_date_mismatch(claim, source)
     flags += thin_evidence(claim, cites, source.arxiv_id if source else None)

@@ -76,9 +76,11 @@ def source_date_mismatch(claim: Claim, source: Paper | None) -> list[Flag]:
 
 
 def check_citations(claim: Claim, citations: list[Citation], papers: Mapping[str, Paper],
-                    cutoff: date) -> tuple[list[Citation], list[Flag]]:
+                    cutoff: date, source_id: str | None = None) -> tuple[list[Citation], list[Flag]]:
     """Check every citation against the real records; correct titles/dates from the record.
-    Returns the citations (dates and titles taken from arXiv, not from the judge) and the flags."""
+    Returns the citations (dates and titles taken from arXiv, not from the judge) and the flags.
+    The claim's own source paper is exempt from `evidence_predates_claim`: it is the claim's origin,
+    and its disagreeing with the claim is `claim_misstates_source`, not newer evidence."""
     flags: list[Flag] = []
     out: list[Citation] = []
     for c in citations:
@@ -94,7 +96,7 @@ def check_citations(claim: Claim, citations: list[Citation], papers: Mapping[str
             flags.append(Flag(code="quote_not_in_source", claim_id=claim.id, detail=(
                 f"The quote attributed to arXiv:{c.arxiv_id} is not verbatim in its abstract: "
                 f"\"{c.quote[:160]}\"")))
-        if c.stance is Stance.contradicts and pub is not None and pub <= cutoff:
+        if c.stance is Stance.contradicts and pub is not None and pub <= cutoff and c.arxiv_id != source_id:
             flags.append(Flag(code="evidence_predates_claim", claim_id=claim.id, detail=(
                 f"arXiv:{c.arxiv_id} ({pub.isoformat()}) is used against the claim but is not newer than "
                 f"its cutoff {cutoff.isoformat()}.")))

@@ -12,11 +12,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -26,26 +24,14 @@ sys.path.insert(0, str(ROOT))
 
 from claims.models import Paper  # noqa: E402
 from claims.text import split_sentences  # noqa: E402
+from tools.arxiv.snapshot import default_snapshot_path, iter_records  # noqa: E402
 from tools.embeddings import MiniLMEmbedder  # noqa: E402
 from tools.store import ChromaEvidenceStore  # noqa: E402
 
-PAPERS = Path("/work/shared/data/arxiv/papers.jsonl")
-
 
 def load_papers() -> list[Paper]:
-    out = []
-    for line in PAPERS.read_text(encoding="utf-8").splitlines():
-        d = json.loads(line)
-        out.append(
-            Paper(
-                arxiv_id=d["id"],
-                title=d["title"],
-                abstract=d.get("abstract") or "",
-                published=date.fromisoformat(d["published"]) if d.get("published") else None,
-                categories=d.get("categories") or [],
-            )
-        )
-    return out
+    """The bundled snapshot's real records."""
+    return list(iter_records(default_snapshot_path(), skipped=[]))
 
 
 def plain(emb: MiniLMEmbedder, texts: list[str], pad_to: int | None, batch: int = 32) -> np.ndarray:

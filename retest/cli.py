@@ -1,7 +1,6 @@
 """The `retest` command line (Typer + Rich)."""
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from retest.errors import guarded
+from retest.options import AsOfOpt, HomeOpt, JudgeOpt, ModelOpt, SourceOpt, make_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Re-test dated research claims against the arXiv literature.")
@@ -21,37 +21,13 @@ def _root() -> None:
     """Re-test dated research claims against the arXiv literature."""
 
 
-def make_settings(**overrides):
-    """Settings from env/.env, with CLI flags (non-None) on top."""
-    from agent.configuration import Settings
-
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
-
-
-SourceOpt = Annotated[str | None, typer.Option("--source", help="api | snapshot | auto (env RETEST_SOURCE)")]
-JudgeOpt = Annotated[str | None, typer.Option("--judge", help="llm | offline | baseline (default: llm when a model is configured, else offline)")]
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="data directory (env RETEST_HOME)")]
-AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="the 'today' of the run, YYYY-MM-DD (for the recent window)")]
-
-
-def _as_of(v: str | None) -> date | None:
-    if v is None:
-        return None
-    try:
-        return date.fromisoformat(v)
-    except ValueError:
-        from agent.services import ConfigError
-
-        raise ConfigError(f"--as-of {v!r} is not a date: use YYYY-MM-DD") from None
-
-
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="claims file: research-prompt markdown, YAML or JSON")],
     out: Annotated[Path, typer.Option("--out", help="directory for report.md and report.json")] = Path("out"),
     source: SourceOpt = None,
     judge: JudgeOpt = None,
-    model: Annotated[str | None, typer.Option("--model", help="LLM model name (env RETEST_MODEL)")] = None,
+    model: ModelOpt = None,
     home: HomeOpt = None,
     as_of: AsOfOpt = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="bypass the arXiv response cache")] = False,
@@ -67,7 +43,7 @@ def run(
         from retest.progress import ProgressPrinter
 
         claim_set = read_claims(file)
-        settings = make_settings(source=source, judge=judge, model=model, home=home, as_of=_as_of(as_of),
+        settings = make_settings(source=source, judge=judge, model=model, home=home, as_of=as_of,
                                  refresh=refresh or None)
         with open_services(settings) as svc:
             report = run_claims(claim_set, settings, svc, on_event=ProgressPrinter(quiet=quiet), resume=resume)

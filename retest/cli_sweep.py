@@ -2,39 +2,17 @@
 sweep, with a digest per sweep and a verdict timeline per claim (agent/sweep.py, agent/history.py)."""
 # No `from __future__ import annotations`: Typer reads these annotations at registration time.
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from retest.options import AsOfOpt, HomeOpt, JudgeOpt, ModelOpt, SourceOpt, make_settings
+
 EXIT_CHANGED = 4
 
-SourceOpt = Annotated[str | None, typer.Option("--source", help="api | snapshot | auto (env RETEST_SOURCE)")]
-JudgeOpt = Annotated[str | None, typer.Option(
-    "--judge", help="llm | offline | baseline (default: llm when a model is configured, else offline)")]
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="data directory (env RETEST_HOME)")]
-AsOfOpt = Annotated[str | None, typer.Option(
-    "--as-of", help="the 'today' of the sweep, YYYY-MM-DD (the window's end)")]
 console = Console(highlight=False)
-
-
-def make_settings(**overrides):
-    from agent.configuration import Settings
-
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
-
-
-def _as_of(v: str | None) -> date | None:
-    if v is None:
-        return None
-    try:
-        return date.fromisoformat(v)
-    except ValueError:
-        from agent.services import ConfigError
-
-        raise ConfigError(f"--as-of {v!r} is not a date: use YYYY-MM-DD") from None
 
 
 def register(app: typer.Typer) -> None:
@@ -48,7 +26,7 @@ def register(app: typer.Typer) -> None:
             "--out", help="directory for digest.md and digest.json (default HOME/digests/sweep-NNNNN)")] = None,
         source: SourceOpt = None,
         judge: JudgeOpt = None,
-        model: Annotated[str | None, typer.Option("--model", help="LLM model name (env RETEST_MODEL)")] = None,
+        model: ModelOpt = None,
         home: HomeOpt = None,
         as_of: AsOfOpt = None,
         wait: Annotated[float, typer.Option(
@@ -63,7 +41,7 @@ def register(app: typer.Typer) -> None:
             from agent.sweep import SweepLocked, run_sweep
             from retest.progress import ProgressPrinter
 
-            settings = make_settings(source=source, judge=judge, model=model, home=home, as_of=_as_of(as_of))
+            settings = make_settings(source=source, judge=judge, model=model, home=home, as_of=as_of)
             try:
                 res = run_sweep(paths or None, settings, on_event=ProgressPrinter(quiet=quiet), wait=wait, out=out)
             except SweepLocked as e:

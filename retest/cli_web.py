@@ -5,8 +5,8 @@ from typing import Annotated
 
 import typer
 
-from retest.cli_chat import AsOfOpt, HomeOpt, JudgeOpt, ModelOpt, SourceOpt
 from retest.errors import guarded
+from retest.options import AsOfOpt, HomeOpt, JudgeOpt, ModelOpt, SourceOpt, make_settings
 
 
 def serve(
@@ -26,11 +26,10 @@ def serve(
 
         from agent.chat import ChatError
         from agent.services import ConfigError
-        from retest.cli import _as_of, make_settings
         from retest.errors import err_console
         from retest.web import create_app
 
-        settings = make_settings(source=source, judge=judge, model=model, home=home, as_of=_as_of(as_of))
+        settings = make_settings(source=source, judge=judge, model=model, home=home, as_of=as_of)
         loopback = host in ("127.0.0.1", "localhost", "::1")
         if not loopback:
             err_console.print(f"[yellow]warning:[/] serving on {host}: anyone who can reach it can run re-tests "

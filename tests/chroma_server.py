@@ -3,7 +3,6 @@ and the real paper records as `Paper` models."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -12,7 +11,6 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -123,30 +121,10 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaSe
         server.stop()
 
 
-def _date(v: str | None) -> date | None:
-    return date.fromisoformat(v) if v else None
-
-
 def load_papers(path: Path | None = None) -> list[Paper]:
-    """The real paper records (papers.jsonl shape) as `Paper`s."""
+    """The real paper records (the bundled snapshot, or a fixture in its shape) as `Paper`s."""
+    from tools.arxiv.snapshot import iter_records
+
     if path is None:
         path = FIXTURE_PAPERS if FIXTURE_PAPERS.exists() else PAPERS_JSONL
-    out: list[Paper] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        d = json.loads(line)
-        out.append(
-            Paper(
-                arxiv_id=d["id"],
-                title=d["title"],
-                abstract=d.get("abstract") or "",
-                authors=d.get("authors") or [],
-                published=_date(d.get("published")),
-                updated=_date(d.get("updated")),
-                categories=d.get("categories") or [],
-                primary_category=d.get("primary_category"),
-                published_estimated=not d.get("published"),
-            )
-        )
-    return out
+    return list(iter_records(path, skipped=[]))

@@ -58,6 +58,10 @@ def test_evidence_predates_claim_only_for_evidence_used_against():
     _, flags = check_citations(CLAIM, [cite(NEWER, "Curation alone does not suffice at scale.")], papers,
                                date(2024, 1, 1))
     assert flags == []
+    # the claim's own source disagreeing is claim_misstates_source's business, not this flag's
+    _, flags = check_citations(CLAIM, [cite(LIMA, q, Stance.contradicts)], papers, date(2024, 1, 1),
+                               source_id=LIMA.arxiv_id)
+    assert flags == []
 
 
 def test_citation_title_and_date_come_from_the_record_not_the_judge():

@@ -3,13 +3,15 @@
 Rules (named in every report that uses them):
 1. The verifier scores every candidate sentence: the claim's source paper, the newer evidence the
    store retrieved (after the claim's cutoff) and a few older sentences for context.
-2. Per paper, the sentence with the highest P(contradicts) and the one with the highest
+2. A retrieved sentence counts only when it is relevant: cosine similarity to the claim of at
+   least RELEVANCE_T (the verifier over-reads stance into off-topic sentences).
+3. Per paper, the sentence with the highest P(contradicts) and the one with the highest
    P(supports) stand for it; a paper *contradicts* when its best P(contradicts) is at least
-   PAPER_T and above its best P(supports); *supports* symmetrically; otherwise it is neutral.
-3. Per claim, over newer papers: two or more contradicting papers and at least twice as many
-   contradicting as supporting → `superseded`; any contradicting paper → `weakened`; supporting
-   papers only → `holds`; none either way → `unresolved`.
-4. The claim's own source paper contradicting it (P ≥ MISSTATE_T) raises `claim_misstates_source`.
+   PAPER_T and exceeds its best P(supports) by MARGIN; *supports* symmetrically; else neutral.
+4. Per claim, over newer papers: at least SUPERSEDE_MIN contradicting papers and at least twice as
+   many contradicting as supporting → `superseded`; any contradicting paper → `weakened`;
+   supporting papers only → `holds`; none either way → `unresolved`.
+5. The claim's own source paper contradicting it (P ≥ MISSTATE_T) raises `claim_misstates_source`.
 Quotes are the sentences the verifier scored, verbatim.
 """
 from __future__ import annotations
@@ -20,8 +22,11 @@ from agent.judges.base import JudgeInput
 from claims.models import Citation, EvidenceChunk, Flag, Stance, Verdict, VerdictLabel
 from tools.base import StanceProbs, Verifier
 
-PAPER_T = 0.5
-MISSTATE_T = 0.6
+PAPER_T = 0.7
+MARGIN = 0.3
+RELEVANCE_T = 0.45
+SUPERSEDE_MIN = 3
+MISSTATE_T = 0.75
 MAX_CITES_PER_SIDE = 4
 
 
@@ -40,9 +45,9 @@ class _PaperStance:
     @property
     def stance(self) -> Stance:
         ps, pc = self.best_s[0], self.best_c[0]
-        if pc >= PAPER_T and pc > ps:
+        if pc >= PAPER_T and pc - ps >= MARGIN:
             return Stance.contradicts
-        if ps >= PAPER_T and ps > pc:
+        if ps >= PAPER_T and ps - pc >= MARGIN:
             return Stance.supports
         return Stance.neither
 
@@ -72,8 +77,8 @@ class VerifierJudge:
 
     def judge(self, inp: JudgeInput) -> Verdict:
         src_id = inp.source.arxiv_id if inp.source else None
-        newer = [c for c in inp.newer if c.arxiv_id != src_id]
-        older = [c for c in inp.older if c.arxiv_id != src_id][:8]
+        newer = [c for c in inp.newer if c.arxiv_id != src_id and c.score >= RELEVANCE_T]
+        older = [c for c in inp.older if c.arxiv_id != src_id and c.score >= RELEVANCE_T][:8]
         chunks = list(inp.source_sentences) + newer + older
         probs = self.verifier.stance(inp.claim.text, [c.text for c in chunks]) if chunks else []
         n_src = len(inp.source_sentences)
@@ -84,13 +89,13 @@ class VerifierJudge:
         contra = sorted((p for p in newer_p.values() if p.stance is Stance.contradicts), key=lambda p: -p.strength)
         support = sorted((p for p in newer_p.values() if p.stance is Stance.supports), key=lambda p: -p.strength)
         flags: list[Flag] = []
-        if src is not None and src.best_c[0] >= MISSTATE_T and src.best_c[0] > src.best_s[0]:
+        if src is not None and src.best_c[0] >= MISSTATE_T and src.best_c[0] - src.best_s[0] >= MARGIN:
             flags.append(Flag(code="claim_misstates_source", claim_id=inp.claim.id, detail=(
                 f"The claim's own source paper arXiv:{src_id} contradicts it (P={src.best_c[0]:.2f}): "
                 f"\"{src.best_c[1].text}\"")))
 
         nc, ns = len(contra), len(support)
-        if nc >= 2 and nc >= 2 * ns:
+        if nc >= SUPERSEDE_MIN and nc >= 2 * ns:
             label = VerdictLabel.superseded
             deciding = contra
         elif nc >= 1:
@@ -117,8 +122,9 @@ class VerifierJudge:
         cites += [p.citation() for p in sorted(older_p.values(), key=lambda p: -p.best_s[0])
                   if p.stance is Stance.supports][:2]
 
-        parts = [f"Of {len(newer_p)} newer paper(s) retrieved after {inp.cutoff.isoformat()}, "
-                 f"{nc} contradict the claim and {ns} support it (verifier, paper threshold {PAPER_T})."]
+        parts = [f"Of {len(newer_p)} relevant newer paper(s) retrieved after {inp.cutoff.isoformat()}, "
+                 f"{nc} contradict the claim and {ns} support it (verifier; a paper takes a side at "
+                 f"P ≥ {PAPER_T} with a margin of {MARGIN})."]
         if src is not None:
             parts.append(f"Its source paper arXiv:{src_id} reads as {src.stance.value}.")
         if label is VerdictLabel.unresolved:

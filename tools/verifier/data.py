@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,3 +291,52 @@ def label_counts(pairs: Iterable[Pair]) -> dict[str, int]:
     for p in pairs:
         c[p.label] += 1
     return c
+
+
+# ------------------------------------------------------------------------------- cross-paper negatives
+def cross_paper_negatives(
+    ml_train: Sequence[Pair],
+    papers_path: Path | str,
+    n: int,
+    seed: int = 13,
+    exclude_papers: Iterable[str] = (),
+    rank_from: int = 5,
+    rank_to: int = 40,
+) -> list[Pair]:
+    """Hard NEITHER pairs: a training claim against a related-looking sentence of *another* paper.
+
+    In retrieval, most sentences a judge sees are about other work; a verifier trained only on
+    same-paper pairs reads stance into them (it answered "contradicts" for other methods' results).
+    For each sampled claim, candidates are sentences of other training papers ranked by word
+    overlap with the claim; one is drawn from ranks `rank_from`..`rank_to` (close enough to look
+    relevant, far enough to rarely be real evidence). Held-out papers are never used."""
+    from claims.text import split_sentences
+
+    excluded = set(exclude_papers)
+    sents: list[tuple[str, str]] = []
+    for _, o in read_jsonl(papers_path):
+        pid = str(o.get("id"))
+        if pid in excluded or not o.get("abstract"):
+            continue
+        sents += [(pid, s) for s in split_sentences(o["abstract"]) if len(s.split()) >= 6]
+    words = [set(re.findall(r"[a-z]{4,}", s.lower())) for _, s in sents]
+    rng = random.Random(seed + 1)
+    claims = [p for p in ml_train if p.group not in excluded]
+    rng.shuffle(claims)
+    out: list[Pair] = []
+    seen: set[str] = set()
+    for p in claims:
+        if len(out) >= n:
+            break
+        if p.claim in seen:
+            continue
+        seen.add(p.claim)
+        cw = set(re.findall(r"[a-z]{4,}", p.claim.lower()))
+        ranked = sorted(
+            (i for i, (pid, _) in enumerate(sents) if pid != p.group),
+            key=lambda i: -len(cw & words[i]) / (len(words[i]) ** 0.5 + 1),
+        )[rank_from:rank_to]
+        if ranked:
+            i = rng.choice(ranked)
+            out.append(Pair(p.claim, sents[i][1], "neither", "cross-paper", p.group))
+    return out

@@ -74,6 +74,9 @@ def build_training_set(
     scifact_claims: Path | str | None = None,
     scifact_corpus: Path | str | None = None,
     climate_path: Path | str | None = None,
+    cross_negatives: int = 600,
+    cross_weight: int = 2,
+    papers_path: Path | str | None = None,
 ) -> tuple[list[Pair], dict]:
     """Training pairs and a manifest (held-out paper ids, SciFact val ids, counts)."""
     data_dir = Path(data_dir) if data_dir else DEFAULT_DATA_DIR
@@ -100,7 +103,12 @@ def build_training_set(
     for p in extra_pairs or []:
         extra += read_user_pairs(p)
 
-    pairs = ml_train * ml_weight + sf + cf + extra * extra_weight
+    from tools.verifier.data import cross_paper_negatives
+
+    papers_path = papers_path or Path(__file__).resolve().parents[1] / "arxiv" / "data" / "papers.jsonl"
+    xneg = cross_paper_negatives(ml_train, papers_path, cross_negatives, seed=seed, exclude_papers=held)
+
+    pairs = ml_train * ml_weight + sf + cf + extra * extra_weight + xneg * cross_weight
     rng.shuffle(pairs)
     manifest = {
         "seed": seed,
@@ -113,6 +121,8 @@ def build_training_set(
             "scifact_pairs": len(sf),
             "climate_fever_pairs": len(cf),
             "extra_pairs": len(extra),
+            "cross_paper_negatives": len(xneg),
+            "cross_weight": cross_weight,
             "extra_weight": extra_weight,
             "total": len(pairs),
             "labels": label_counts(pairs),
