@@ -30,7 +30,9 @@ Free text:
   → ``/new TOPIC --since …``; a month name means its most recent occurrence on or before the as-of date.
 * "show the report" → ``/report``; "list claims" → ``/claims``; "help" → ``/help``.
 
-Anything else gets a short hint. The session (claims, results, messages) is kept as JSON in
+Anything else gets a short hint — or, with a model configured (``RETEST_MODEL`` and ``OPENAI_API_KEY`` or
+``OPENAI_BASE_URL``), goes to a bounded tool-calling loop over these same intents (``agent/chat_llm.py``).
+The session (claims, results, messages) is kept as JSON in
 ``RETEST_HOME/chat/<thread>.json``; each re-test run is checkpointed by the graph under the thread
 id ``chat-<thread>-<claim id>``, so an interrupted run resumes.
 """
@@ -285,8 +287,9 @@ class ChatSession:
     ``home/chat/<thread>.json``. Not thread-safe by itself; faces serialise calls (``lock``)."""
 
     def __init__(self, settings: Settings, thread: str | None = None, services_factory: Callable | None = None,
-                 allow_export: bool = True):
+                 allow_export: bool = True, chat_model: Any = None):
         self.settings = settings
+        self._chat_model = chat_model  # the LLM mode's model (agent/chat_llm.py), built on first use
         self.allow_export = allow_export
         if thread is None:
             thread = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -352,11 +355,31 @@ class ChatSession:
             return self._record(text, Reply("error", str(e)))
         if intent.kind == "empty":
             return Reply("empty", "")
+        if intent.kind == "unknown" and self.llm_mode():
+            return self._record(text, self.ask_model(text, on_event))
         try:
             reply = self.dispatch(intent, on_event)
         except ChatError as e:
             reply = Reply("error", str(e))
         return self._record(text, reply)
+
+    def llm_mode(self) -> bool:
+        """A model is configured (whatever the judge): unrecognised free text goes to the tool loop."""
+        from agent.chat_llm import llm_mode
+
+        return llm_mode(self.settings)
+
+    def ask_model(self, text: str, on_event: Callable[[Event], None] | None = None) -> Reply:
+        """Free text through the LLM tool-calling loop over this session's intents (agent/chat_llm.py)."""
+        from agent import chat_llm
+
+        if self._chat_model is None:
+            try:
+                self._chat_model = chat_llm.build_chat_model(self.settings)
+            except Exception as e:
+                return Reply("help", f"(the model is not usable — {e}; here is what the grammar understands)\n"
+                             + HELP_TEXT, {"llm_error": str(e)})
+        return chat_llm.answer(self, text, self._chat_model, on_event)
 
     def _record(self, text: str, reply: Reply) -> Reply:
         if reply.kind in ("quit", "history"):

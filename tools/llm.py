@@ -47,6 +47,10 @@ class BudgetExhausted(LLMError):
     """The run's LLM budget (calls or tokens) is spent; no request was sent."""
 
 
+class ToolsUnsupported(LLMError):
+    """The server rejected a request carrying `tools` (HTTP 400 naming tools/functions)."""
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     name: str
@@ -121,6 +125,19 @@ def _rejects_json_schema(exc: BaseException) -> bool:
     except Exception:
         pass
     return "response_format" in text or "json_schema" in text or "response format" in text
+
+
+def _rejects_tools(exc: BaseException) -> bool:
+    import openai
+
+    if not isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
+        return False
+    text = str(exc).lower()
+    try:
+        text += " " + exc.response.text.lower()
+    except Exception:
+        pass
+    return any(w in text for w in ("tool", "function"))
 
 
 def _rejects_param(exc: BaseException, param: str) -> bool:
@@ -283,6 +300,83 @@ class OpenAIChatModel:
         if getattr(choice, "finish_reason", None) == "length":
             raise LLMOutputInvalid("the answer was cut off (finish_reason=length)", content or "")
         return parse_json_object(content or "")
+
+
+    # -- tool calling (the chat's LLM mode) ---------------------------------------------------------
+
+    def complete_tools(self, messages: list[dict[str, Any]], tools: list[dict],
+                       tool_choice: str | None = None) -> dict:
+        """One tool-calling turn over /v1/chat/completions (counted against the same budget as
+        `complete_json`, with the same retry policy).
+
+        Returns ``{"content": str, "tool_calls": [{"id", "name", "arguments"}], "finish_reason": str,
+        "message": dict}``; ``arguments`` is the raw JSON string the model wrote and ``message`` is the
+        assistant message to append to the conversation before the tool results. Pass ``tools=[]`` to
+        ask for a plain answer. Raises BudgetExhausted (nothing sent), ToolsUnsupported (the server
+        answered 400 to ``tools``), LLMOutputInvalid (no message) or LLMError (no answer)."""
+        import openai
+
+        self._reserve_call()
+
+        def once() -> Any:
+            with self._lock:
+                self.requests += 1
+            kw: dict[str, Any] = {"model": self.model, "messages": messages, "timeout": self.timeout}
+            if tools:
+                kw["tools"] = tools
+                if tool_choice is not None:
+                    kw["tool_choice"] = tool_choice
+            if self.temperature is not None:
+                kw["temperature"] = self.temperature
+            return self.client.chat.completions.create(**kw)
+
+        retrying = Retrying(retry=retry_if_exception(_is_transient), stop=stop_after_attempt(self.max_attempts),
+                            wait=self._wait, reraise=True)
+        try:
+            for _ in range(2):
+                try:
+                    resp = retrying(once)
+                    break
+                except Exception as e:
+                    if self.temperature is not None and _rejects_param(e, "temperature"):
+                        with self._lock:
+                            self.temperature = None
+                        continue
+                    raise
+            else:  # pragma: no cover
+                raise LLMError("unreachable")
+        except openai.APITimeoutError as e:
+            raise LLMError(f"the model did not answer within {self.timeout:g}s "
+                           f"({self.max_attempts} attempt(s))") from e
+        except openai.APIStatusError as e:
+            if tools and _rejects_tools(e):
+                raise ToolsUnsupported(f"the model server rejected tool calls (HTTP {e.status_code}): "
+                                       f"{_short(str(e))}") from e
+            raise LLMError(f"the model server answered HTTP {e.status_code}: {_short(str(e))}") from e
+        except openai.OpenAIError as e:
+            raise LLMError(f"{type(e).__name__}: {_short(str(e))}") from e
+        try:
+            choice = resp.choices[0]
+            msg = choice.message
+            content = msg.content or ""
+        except (AttributeError, IndexError, TypeError) as e:
+            raise LLMOutputInvalid("the server's answer has no message", "") from e
+        self._add_tokens(resp, messages, content)
+        if getattr(msg, "refusal", None):
+            content = content or f"(the model refused: {_short(msg.refusal)})"
+        calls = []
+        for tc in getattr(msg, "tool_calls", None) or []:
+            fn = getattr(tc, "function", None)
+            if fn is None or not getattr(fn, "name", None):
+                continue
+            calls.append({"id": getattr(tc, "id", None) or f"call_{len(calls)}", "name": fn.name,
+                          "arguments": fn.arguments or "{}"})
+        message: dict[str, Any] = {"role": "assistant", "content": content or None}
+        if calls:
+            message["tool_calls"] = [{"id": c["id"], "type": "function",
+                                      "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]
+        return {"content": content, "tool_calls": calls,
+                "finish_reason": getattr(choice, "finish_reason", None) or "", "message": message}
 
 
 def _short(s: str, n: int = 200) -> str:
