@@ -49,3 +49,17 @@ def is_verbatim(quote: str, source: str) -> bool:
     """True when the quote is a verbatim span of the source, whitespace-normalised (case-sensitive)."""
     q = normalize_ws(quote)
     return bool(q) and q in normalize_ws(source)
+
+
+_CLAUSE_SPLIT = re.compile(
+    r";\s+|,?\s+(?:suggesting|implying|indicating|showing)\s+(?:that\s+)?|\s+[—–]\s+(?=[a-z])", re.I
+)
+
+
+def claim_clauses(text: str, min_words: int = 4) -> list[str]:
+    """A compound claim's clauses: split at ';', ', suggesting/implying/indicating/showing (that)' and
+    spaced dashes. "X; Y, suggesting Z" gives [X, Y, Z]; a simple claim gives itself. Fragments of
+    fewer than `min_words` words stay out."""
+    parts = [p.strip(" ,.;") for p in _CLAUSE_SPLIT.split(normalize_ws(text))]
+    parts = [p for p in parts if len(p.split()) >= min_words]
+    return parts if len(parts) > 1 else [normalize_ws(text)]

@@ -1,8 +1,10 @@
 """The offline judge: the project's trained stance verifier, aggregated with dates.
 
 Rules (named in every report that uses them):
-1. The verifier scores every candidate sentence: the claim's source paper, the newer evidence the
-   store retrieved (after the claim's cutoff) and a few older sentences for context.
+1. The verifier scores every candidate sentence — the claim's source paper, the newer evidence the
+   store retrieved (after the claim's cutoff) and a few older sentences for context — against each
+   clause of the claim (a compound claim "X; Y, suggesting Z" has three: the verifier was trained on
+   single propositions); a sentence's P(supports) and P(contradicts) are its highest over clauses.
 2. A retrieved sentence counts only when it is relevant: cosine similarity to the claim of at
    least RELEVANCE_T (the verifier over-reads stance into off-topic sentences).
 3. Per paper, the sentence with the highest P(contradicts) and the one with the highest
@@ -20,13 +22,14 @@ from collections.abc import Sequence
 
 from agent.judges.base import JudgeInput
 from claims.models import Citation, EvidenceChunk, Flag, Stance, Verdict, VerdictLabel
+from claims.text import claim_clauses
 from tools.base import StanceProbs, Verifier
 
-PAPER_T = 0.7
-MARGIN = 0.3
-RELEVANCE_T = 0.45
-SUPERSEDE_MIN = 3
-MISSTATE_T = 0.75
+PAPER_T = 0.6
+MARGIN = 0.2
+RELEVANCE_T = 0.4
+SUPERSEDE_MIN = 2
+MISSTATE_T = 0.8
 MAX_CITES_PER_SIDE = 4
 
 
@@ -75,12 +78,23 @@ class VerifierJudge:
         self.verifier = verifier
         self.name = f"offline verifier ({verifier.name})"
 
+    def _stance(self, clauses: list[str], sentences: list[str]) -> list[StanceProbs]:
+        """Per sentence, the strongest support and the strongest contradiction over the clauses."""
+        per_clause = [self.verifier.stance(c, sentences) for c in clauses]
+        out = []
+        for i in range(len(sentences)):
+            s = max(pc[i].supports for pc in per_clause)
+            c = max(pc[i].contradicts for pc in per_clause)
+            out.append(StanceProbs(supports=s, contradicts=c, neither=max(0.0, 1.0 - max(s, c))))
+        return out
+
     def judge(self, inp: JudgeInput) -> Verdict:
         src_id = inp.source.arxiv_id if inp.source else None
         newer = [c for c in inp.newer if c.arxiv_id != src_id and c.score >= RELEVANCE_T]
         older = [c for c in inp.older if c.arxiv_id != src_id and c.score >= RELEVANCE_T][:8]
         chunks = list(inp.source_sentences) + newer + older
-        probs = self.verifier.stance(inp.claim.text, [c.text for c in chunks]) if chunks else []
+        clauses = claim_clauses(inp.claim.text)
+        probs = self._stance(clauses, [c.text for c in chunks]) if chunks else []
         n_src = len(inp.source_sentences)
         src = _by_paper(chunks[:n_src], probs[:n_src]).get(src_id) if src_id else None
         newer_p = _by_paper(newer, probs[n_src:n_src + len(newer)])
@@ -122,12 +136,13 @@ class VerifierJudge:
         cites += [p.citation() for p in sorted(older_p.values(), key=lambda p: -p.best_s[0])
                   if p.stance is Stance.supports][:2]
 
-        parts = [f"Of {len(newer_p)} relevant newer paper(s) retrieved after {inp.cutoff.isoformat()}, "
+        parts = [f"Judged clause by clause ({len(clauses)} clauses)." if len(clauses) > 1 else "",
+                 f"Of {len(newer_p)} relevant newer paper(s) retrieved after {inp.cutoff.isoformat()}, "
                  f"{nc} contradict the claim and {ns} support it (verifier; a paper takes a side at "
                  f"P ≥ {PAPER_T} with a margin of {MARGIN})."]
         if src is not None:
             parts.append(f"Its source paper arXiv:{src_id} reads as {src.stance.value}.")
         if label is VerdictLabel.unresolved:
             parts.append("Too little stance-bearing newer evidence to decide.")
-        return Verdict(label=label, confidence=confidence, rationale=" ".join(parts), citations=cites,
+        return Verdict(label=label, confidence=confidence, rationale=" ".join(p for p in parts if p), citations=cites,
                        judge=self.name, flags=flags)
