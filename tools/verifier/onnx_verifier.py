@@ -36,7 +36,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 class OnnxVerifier:
     """``Verifier`` (tools.base) backed by the shipped int8 MiniLM cross-encoder."""
 
-    name = "retest-verifier-minilm-int8 v1"
+    name = "retest-verifier-minilm-int8 v2"
 
     def __init__(
         self,
