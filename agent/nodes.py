@@ -358,7 +358,8 @@ def verify(state: ClaimState, runtime: Runtime[Services]) -> dict:
         id=claim.id, text=claim.text, claim_date=claim.claim_date, verdict=verdict.label,
         confidence=verdict.confidence, rationale=verdict.rationale, judge=verdict.judge,
         source=(SourceRef(arxiv_id=source.arxiv_id, title=source.title, published=source.effective_published(),
-                          how=state.get("source_how") or "anchor") if source else None),
+                          how=state.get("source_how") or "anchor", published_estimated=source.date_estimated)
+                if source else None),
         citations=cites, contradicting_recent=recent, contradicting_newer=newer_contra,
         supporting=[c for c in cites if c.stance is Stance.supports],
         flags=_dedupe(flags), date_rule=rule,

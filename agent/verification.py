@@ -44,7 +44,7 @@ def check_anchor(anchor: AnchorPaper, paper: Paper | None) -> AnchorCheck:
     chk.title_found = paper.title
     pub = paper.effective_published()
     chk.published_found = pub
-    chk.published_estimated = paper.published is None
+    chk.published_estimated = paper.date_estimated
     if anchor.year is not None and pub is not None and pub.year != anchor.year:
         how = " (estimated from the id's YYMM; the v1 date was not in the record)" if chk.published_estimated else ""
         chk.flags.append(Flag(code="anchor_date_mismatch", detail=(
@@ -69,7 +69,7 @@ def source_date_mismatch(claim: Claim, source: Paper | None) -> list[Flag]:
     pub = source.effective_published()
     if pub is None or claim.date_start.year == pub.year:
         return []
-    est = " (estimated from the id)" if source.published is None else ""
+    est = " (estimated from the id)" if source.date_estimated else ""
     return [Flag(code="source_date_mismatch", claim_id=claim.id, detail=(
         f"The claim is dated {claim.claim_date} but its source paper arXiv:{source.arxiv_id} "
         f"(\"{source.title}\") has v1 {pub.isoformat()}{est}."))]

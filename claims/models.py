@@ -122,6 +122,11 @@ class Paper(_Model):
     def effective_published(self) -> date | None:
         return self.published or date_from_arxiv_id(self.arxiv_id)
 
+    @property
+    def date_estimated(self) -> bool:
+        """True when the v1 date is not from arXiv but from the id's YYMM (or unknown)."""
+        return self.published is None or self.published_estimated
+
 
 class EvidenceChunk(_Model):
     """One sentence of one abstract, as the evidence store holds and returns it."""
@@ -173,6 +178,7 @@ class SourceRef(_Model):
     title: str
     published: date | None = None
     how: str = Field(default="anchor", description="anchor | search: how the claim was linked to it")
+    published_estimated: bool = Field(default=False, description="the date was derived from the id's YYMM")
 
 
 class ClaimResult(_Model):

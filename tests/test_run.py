@@ -62,7 +62,11 @@ def test_example_anchor_checks(example_report):
     anchors = {a.arxiv_id: a for a in report.anchors}
     assert set(anchors) == {"2505.22907", "2510.22954", "2410.11163", "2410.08020"}
     # The input dates the Hivemind paper 2026; its id says October 2025.
-    assert "anchor_date_mismatch" in {f.code for f in anchors["2510.22954"].flags}
+    hive = anchors["2510.22954"]
+    assert "anchor_date_mismatch" in {f.code for f in hive.flags}
+    # its v1 date is not in the record: derived from the id, and the report says so
+    assert hive.published_estimated
+    assert "estimated" in next(f.detail for f in hive.flags if f.code == "anchor_date_mismatch")
     # No claim is about active fine-tuning at test time.
     assert [f.code for f in anchors["2410.08020"].flags] == ["anchor_unused"]
     lima = next(c for c in report.claims if c.text.startswith("LIMA"))
