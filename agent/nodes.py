@@ -39,6 +39,7 @@ from claims.models import (
     Stance,
     Verdict,
 )
+from claims.text import claim_clauses
 from tools.base import SearchQuery
 
 LINK_MIN_SCORE = 0.5
@@ -262,6 +263,19 @@ def ingest(state: ClaimState, runtime: Runtime[Services]) -> dict:
     return {"counts": {"embedded_chunks": n}}
 
 
+def _query_clauses(svc: Services, claim: Claim, k: int, **filters) -> list[EvidenceChunk]:
+    """Nearest sentences to the claim and to each of its clauses (a compound claim's parts are each
+    evidence-worthy); merged by chunk, keeping the best score; the k best overall."""
+    texts = [claim.text] + [c for c in claim_clauses(claim.text) if c != claim.text]
+    best: dict[tuple[str, int, int], EvidenceChunk] = {}
+    for t in texts:
+        for ch in svc.store.query(t, k=k, **filters):
+            key = (ch.arxiv_id, ch.version, ch.sentence_index)
+            if key not in best or ch.score > best[key].score:
+                best[key] = ch
+    return sorted(best.values(), key=lambda c: -c.score)[:k]
+
+
 def retrieve(state: ClaimState, runtime: Runtime[Services]) -> dict:
     svc = _svc(runtime)
     claim = Claim.model_validate(state["claim"])
@@ -269,8 +283,8 @@ def retrieve(state: ClaimState, runtime: Runtime[Services]) -> dict:
     cutoff, _ = claim_cutoff(claim, source)
     ids = [i for i in state.get("found", []) if not source or i != source.arxiv_id]
     k = svc.settings.evidence_k
-    newer = svc.store.query(claim.text, k=k, after=cutoff, arxiv_ids=ids) if ids else []
-    older = svc.store.query(claim.text, k=8, before=cutoff, arxiv_ids=ids) if ids else []
+    newer = _query_clauses(svc, claim, k=k, after=cutoff, arxiv_ids=ids) if ids else []
+    older = _query_clauses(svc, claim, k=8, before=cutoff, arxiv_ids=ids) if ids else []
     src = svc.store.get_paper_sentences(source.arxiv_id) if source else []
     emit("retrieve", f"{len(newer)} newer, {len(older)} older, {len(src)} source sentences", claim.id)
     ev = {"newer": [_dump(c) for c in newer], "older": [_dump(c) for c in older], "source": [_dump(c) for c in src]}

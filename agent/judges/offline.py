@@ -10,8 +10,8 @@ Rules (named in every report that uses them):
 3. Per paper, the sentence with the highest P(contradicts) and the one with the highest
    P(supports) stand for it; a paper *contradicts* when its best P(contradicts) is at least
    PAPER_T and exceeds its best P(supports) by MARGIN; *supports* symmetrically; else neutral.
-4. Per claim, over newer papers: at least SUPERSEDE_MIN contradicting papers and at least twice as
-   many contradicting as supporting → `superseded`; any contradicting paper → `weakened`;
+4. Per claim, over newer papers: at least SUPERSEDE_MIN contradicting papers and SUPERSEDE_RATIO
+   times as many contradicting as supporting → `superseded`; any contradicting paper → `weakened`;
    supporting papers only → `holds`; none either way → `unresolved`.
 5. The claim's own source paper contradicting it (P ≥ MISSTATE_T) raises `claim_misstates_source`.
 Quotes are the sentences the verifier scored, verbatim.
@@ -28,7 +28,8 @@ from tools.base import StanceProbs, Verifier
 PAPER_T = 0.6
 MARGIN = 0.2
 RELEVANCE_T = 0.4
-SUPERSEDE_MIN = 2
+SUPERSEDE_MIN = 3
+SUPERSEDE_RATIO = 3
 MISSTATE_T = 0.8
 MAX_CITES_PER_SIDE = 4
 
@@ -109,7 +110,7 @@ class VerifierJudge:
                 f"\"{src.best_c[1].text}\"")))
 
         nc, ns = len(contra), len(support)
-        if nc >= SUPERSEDE_MIN and nc >= 2 * ns:
+        if nc >= SUPERSEDE_MIN and nc >= SUPERSEDE_RATIO * ns:
             label = VerdictLabel.superseded
             deciding = contra
         elif nc >= 1:
