@@ -40,3 +40,19 @@ def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
                 "ANONYMIZED_TELEMETRY": "False", "PYTHONUNBUFFERED": "1"})
     env.update(extra)
     return env
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A fake OpenAI-compatible server on loopback (tests/fake_openai.py), one per test module."""
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as srv:
+        yield srv
+
+
+@pytest.fixture
+def fake_openai(server):
+    server.reset()
+    yield server
+    server.reset()

@@ -194,3 +194,4 @@ def format_name(body: dict) -> str | None:
     """The json_schema name ("plan" / "verdict"), or None in JSON-object mode."""
     rf = body.get("response_format") or {}
     return (rf.get("json_schema") or {}).get("name") if rf.get("type") == "json_schema" else None
+

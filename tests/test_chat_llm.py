@@ -13,8 +13,6 @@ import json
 import time
 from datetime import date
 
-import pytest
-
 from agent import chat_llm
 from agent.chat import HELP_TEXT, ChatSession, explain_text
 from agent.configuration import Settings
@@ -25,18 +23,6 @@ from tools.llm import OpenAIChatModel
 AS_OF = date(2026, 11, 26)
 QUESTION = "could you remind me what the evidence against my first claim was"
 
-
-@pytest.fixture(scope="module")
-def server():
-    with FakeOpenAI() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fake_openai(server):
-    server.reset()
-    yield server
-    server.reset()
 
 
 def settings(tmp_path, srv: FakeOpenAI | None = None, **kw) -> Settings:

@@ -30,18 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "claims" / "examples" / "multi-dimensional-alignment.md"
 
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeOpenAI() as srv:
-        yield srv
-
-
-@pytest.fixture
-def fake_openai(server):
-    server.reset()
-    yield server
-    server.reset()
-
 
 # ------------------------------------------------------------------------------------------------
 # fixtures: one claim, its source paper, two newer papers and one older one

@@ -114,30 +114,28 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
-def _rejects_json_schema(exc: BaseException) -> bool:
+def _bad_request_text(exc: BaseException) -> str | None:
+    """The lower-cased text of a 400/422 answer (message and body), else None."""
     import openai
 
     if not isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
-        return False
+        return None
     text = str(exc).lower()
     try:
         text += " " + exc.response.text.lower()
     except Exception:
         pass
-    return "response_format" in text or "json_schema" in text or "response format" in text
+    return text
+
+
+def _rejects_json_schema(exc: BaseException) -> bool:
+    text = _bad_request_text(exc)
+    return text is not None and any(w in text for w in ("response_format", "json_schema", "response format"))
 
 
 def _rejects_tools(exc: BaseException) -> bool:
-    import openai
-
-    if not isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
-        return False
-    text = str(exc).lower()
-    try:
-        text += " " + exc.response.text.lower()
-    except Exception:
-        pass
-    return any(w in text for w in ("tool", "function"))
+    text = _bad_request_text(exc)
+    return text is not None and any(w in text for w in ("tool", "function"))
 
 
 def _rejects_param(exc: BaseException, param: str) -> bool:
