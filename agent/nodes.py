@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import re
 import threading
-import time
 from datetime import UTC, date, datetime
 
 from langgraph.config import get_stream_writer
@@ -72,10 +71,10 @@ def _svc(runtime: Runtime[Services]) -> Services:
 
 
 def months_before(d: date, months: int) -> date:
-    y, m = divmod(d.year * 12 + d.month - 1 - months, 12)
-    m += 1
     import calendar
 
+    y, m = divmod(d.year * 12 + d.month - 1 - months, 12)
+    m += 1
     return date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
 
 
@@ -192,8 +191,7 @@ def link_sources(state: RunState, runtime: Runtime[Services]) -> dict:
                                                 published=p.effective_published(),
                                                 how=f"{how} (score {best_score:.2f})"))
     emit("link", f"{len(sources)}/{len(cs.claims)} claims linked to a source paper")
-    return {"sources": sources, "papers": new_papers, "flags": flags,
-            "counts": {"papers_searched": 0}}
+    return {"sources": sources, "papers": new_papers, "flags": flags}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,7 +433,3 @@ def assemble_report(state: RunState, runtime: Runtime[Services]) -> dict:
         method=method_text(svc), recent_window_months=svc.settings.recent_months, as_of=svc.settings.today,
     )
     return {"report": _dump(report)}
-
-
-def now() -> float:
-    return time.perf_counter()
