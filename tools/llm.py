@@ -144,6 +144,15 @@ def _rejects_param(exc: BaseException, param: str) -> bool:
     return isinstance(exc, openai.BadRequestError) and param in str(exc).lower()
 
 
+def _first_message(resp: Any) -> tuple[Any, Any]:
+    """The first choice and its message, or LLMOutputInvalid."""
+    try:
+        choice = resp.choices[0]
+        return choice, choice.message
+    except (AttributeError, IndexError, TypeError) as e:
+        raise LLMOutputInvalid("the server's answer has no message", "") from e
+
+
 class OpenAIChatModel:
     """`complete_json(messages, schema, name) -> dict` over /v1/chat/completions.
 
@@ -269,6 +278,16 @@ class OpenAIChatModel:
                 raise
         raise LLMError("unreachable")  # pragma: no cover
 
+    def _error(self, e: BaseException) -> LLMError:
+        """One clear LLMError for whatever the client raised after retries."""
+        import openai
+
+        if isinstance(e, openai.APITimeoutError):
+            return LLMError(f"the model did not answer within {self.timeout:g}s ({self.max_attempts} attempt(s))")
+        if isinstance(e, openai.APIStatusError):
+            return LLMError(f"the model server answered HTTP {e.status_code}: {_short(str(e))}")
+        return LLMError(f"{type(e).__name__}: {_short(str(e))}")
+
     def complete_json(self, messages: list[Message], schema: dict, name: str) -> dict:
         """One call (counted against the budget); the answer as a dict.
 
@@ -279,19 +298,10 @@ class OpenAIChatModel:
         self._reserve_call()
         try:
             resp = self._send(messages, schema, name)
-        except openai.APITimeoutError as e:
-            raise LLMError(f"the model did not answer within {self.timeout:g}s "
-                           f"({self.max_attempts} attempt(s))") from e
-        except openai.APIStatusError as e:
-            raise LLMError(f"the model server answered HTTP {e.status_code}: {_short(str(e))}") from e
         except openai.OpenAIError as e:
-            raise LLMError(f"{type(e).__name__}: {_short(str(e))}") from e
-        try:
-            choice = resp.choices[0]
-            msg = choice.message
-            content = msg.content
-        except (AttributeError, IndexError, TypeError) as e:
-            raise LLMOutputInvalid("the server's answer has no message", "") from e
+            raise self._error(e) from e
+        choice, msg = _first_message(resp)
+        content = msg.content
         self._add_tokens(resp, messages, content)
         if getattr(msg, "refusal", None):
             raise LLMOutputInvalid(f"the model refused: {_short(msg.refusal)}", content or "")
@@ -343,22 +353,13 @@ class OpenAIChatModel:
                     raise
             else:  # pragma: no cover
                 raise LLMError("unreachable")
-        except openai.APITimeoutError as e:
-            raise LLMError(f"the model did not answer within {self.timeout:g}s "
-                           f"({self.max_attempts} attempt(s))") from e
-        except openai.APIStatusError as e:
-            if tools and _rejects_tools(e):
+        except openai.OpenAIError as e:
+            if tools and isinstance(e, openai.APIStatusError) and _rejects_tools(e):
                 raise ToolsUnsupported(f"the model server rejected tool calls (HTTP {e.status_code}): "
                                        f"{_short(str(e))}") from e
-            raise LLMError(f"the model server answered HTTP {e.status_code}: {_short(str(e))}") from e
-        except openai.OpenAIError as e:
-            raise LLMError(f"{type(e).__name__}: {_short(str(e))}") from e
-        try:
-            choice = resp.choices[0]
-            msg = choice.message
-            content = msg.content or ""
-        except (AttributeError, IndexError, TypeError) as e:
-            raise LLMOutputInvalid("the server's answer has no message", "") from e
+            raise self._error(e) from e
+        choice, msg = _first_message(resp)
+        content = msg.content or ""
         self._add_tokens(resp, messages, content)
         if getattr(msg, "refusal", None):
             content = content or f"(the model refused: {_short(msg.refusal)})"
