@@ -87,14 +87,14 @@ def build_judge(settings: Settings, embedder: Embedder) -> tuple[Judge, Planner,
 
 
 def build_services(settings: Settings) -> Services:
-    from tools.embeddings import MiniLMEmbedder
+    from tools.embeddings import shared_embedder
 
     if settings.judge == "llm" and not settings.llm_configured():
         raise ConfigError("--judge llm needs a model: set OPENAI_API_KEY (hosted) or OPENAI_BASE_URL "
                           "(a local OpenAI-compatible server) and RETEST_MODEL")
     if settings.judge == "llm" and not settings.model:
         raise ConfigError("--judge llm needs RETEST_MODEL (or --model), e.g. gpt-4o-mini or llama3.1")
-    embedder = MiniLMEmbedder()
+    embedder = shared_embedder()
     source, flags = build_source(settings)
     store = build_store(settings, embedder)
     judge, planner, verifier, notes = build_judge(settings, embedder)

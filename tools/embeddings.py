@@ -18,6 +18,7 @@ falls back to (and downloads) its default function.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -139,6 +140,14 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space  
 from chromadb.utils.embedding_functions import register_embedding_function  # noqa: E402
 
 EF_NAME = "retest-minilm-int8"
+
+
+
+@functools.cache
+def shared_embedder() -> MiniLMEmbedder:
+    """One embedder per process: the ONNX session loads once however often services are built
+    (the chat and the web app build them per action; sweeps per file)."""
+    return MiniLMEmbedder()
 
 
 @register_embedding_function
