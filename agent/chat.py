@@ -51,6 +51,8 @@ from typing import Any
 from agent.configuration import Settings
 from claims.dates import parse_claim_date
 from claims.models import Claim, ClaimResult, ClaimSet, Flag, Report, RunStats, split_arxiv_id
+from claims.safety import json_text_safe, redact_obj
+from tools.datafile import DataFileError, aside_hint
 
 Event = dict[str, Any]
 
@@ -71,6 +73,10 @@ Questions work too: "why was claim 1 weakened?", "what is new on preference data
 """
 
 _THREAD_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+CHAT_LOCK_WAIT = 2.0  # seconds a chat action waits for a store another process holds, then says "busy"
+MAX_CLAIM_NUMBER = 10**6
+# reply kinds whose structured data is kept with the message, so a reloaded page renders them as live
+_KEEP_DATA = ("result", "why", "claims", "new", "report")
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 _MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
 
@@ -259,6 +265,16 @@ def explain_text(r: ClaimResult, number: int) -> str:
         lines.append(f"{title}:")
         for c in cites:
             lines += citation_lines(c)
+    if r.offline_verdict:
+        o = r.offline_verdict
+        lines.append(f"Offline judge on the same evidence: {o.label.value} (confidence {o.confidence:.2f}, {o.judge})")
+    if r.rejected_citations:
+        lines.append("Rejected citations (failed a check; not counted as evidence):")
+        for x in r.rejected_citations:
+            where = f"arXiv:{x.arxiv_id} — {x.title}  https://arxiv.org/abs/{x.arxiv_id}" if x.resolves else \
+                f"{x.arxiv_id} (no such record)"
+            lines.append(f"  [{x.stance.value}, rejected: {', '.join(x.reasons)}] {where}")
+            lines.append(f'      "{x.quote}"')
     if r.flags:
         lines.append("Flags: " + "; ".join(f"{f.code} — {f.detail}" for f in r.flags))
     return "\n".join(lines)
@@ -280,6 +296,14 @@ def evidence_groups(r: ClaimResult) -> list[tuple[str, list]]:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _stored_data(reply: Reply) -> dict[str, Any]:
+    """What of a reply's data is kept with the message (abstracts are dropped: the page shows titles)."""
+    data = dict(reply.data)
+    if reply.kind == "new" and isinstance(data.get("papers"), list):
+        data["papers"] = [{k: v for k, v in p.items() if k != "abstract"} for p in data["papers"]]
+    return data
 
 
 class ChatSession:
@@ -310,11 +334,25 @@ class ChatSession:
     def _load(self) -> None:
         if not self.path.exists():
             return
-        data = json.loads(self.path.read_text(encoding="utf-8"))
-        self.claims = [Claim.model_validate(c) for c in data.get("claims", [])]
-        self.results = {k: ClaimResult.model_validate(v) for k, v in data.get("results", {}).items()}
-        self.messages = data.get("messages", [])
-        self.run_meta = data.get("run_meta", {})
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+            self.claims = [Claim.model_validate(c) for c in data.get("claims", [])]
+            self.results = {k: ClaimResult.model_validate(v) for k, v in data.get("results", {}).items()}
+            messages = data.get("messages", [])
+            if not isinstance(messages, list) or not all(isinstance(m, dict) and isinstance(m.get("text", ""), str)
+                                                          for m in messages):
+                raise ValueError("'messages' is not a list of messages")
+            self.messages = messages
+            self.run_meta = data.get("run_meta", {}) if isinstance(data.get("run_meta", {}), dict) else {}
+        except OSError as e:
+            raise DataFileError(self.path, f"the chat history cannot be read ({e.strerror})",
+                                "check its permissions, or start another conversation with --thread NAME") from None
+        except (ValueError, TypeError, AttributeError) as e:  # JSONDecodeError, UnicodeDecodeError, ValidationError
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DataFileError(self.path, f"the chat history is corrupt ({first})",
+                                aside_hint(self.path, "or start another conversation with --thread NAME")) from None
         self.resumed = True
 
     def save(self) -> None:
@@ -324,7 +362,8 @@ class ChatSession:
                 "results": {k: v.model_dump(mode="json") for k, v in self.results.items()},
                 "messages": self.messages[-500:], "run_meta": self.run_meta}
         tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+        # secrets redacted, bidi controls written as \u escapes (claims/safety.py)
+        tmp.write_text(json_text_safe(json.dumps(redact_obj(data), indent=1, ensure_ascii=False)), encoding="utf-8")
         tmp.replace(self.path)
 
     @staticmethod
@@ -338,7 +377,9 @@ class ChatSession:
             return self._services_factory()
         from agent.runner import open_services
 
-        return open_services(self.settings)
+        # a chat action waits briefly for a store another process holds, then answers "busy" (handle)
+        wait = min(self.settings.store_lock_timeout, CHAT_LOCK_WAIT)
+        return open_services(self.settings.model_copy(update={"store_lock_timeout": wait}))
 
     # --- the entry point ---------------------------------------------------------------------
     def next_claim_id(self) -> str:
@@ -355,12 +396,20 @@ class ChatSession:
             return self._record(text, Reply("error", str(e)))
         if intent.kind == "empty":
             return Reply("empty", "")
-        if intent.kind == "unknown" and self.llm_mode():
-            return self._record(text, self.ask_model(text, on_event))
         try:
-            reply = self.dispatch(intent, on_event)
+            if intent.kind == "unknown" and self.llm_mode():
+                reply = self.ask_model(text, on_event)
+            else:
+                reply = self.dispatch(intent, on_event)
         except ChatError as e:
             reply = Reply("error", str(e))
+        except DataFileError as e:
+            reply = Reply("error", str(e))
+        except Exception as e:
+            if type(e).__name__ != "StoreLockedError":
+                raise
+            reply = Reply("error", "busy: another retest process is using the evidence store "
+                                   f"({self.settings.home}); try again when it has finished", {"busy": True})
         return self._record(text, reply)
 
     def llm_mode(self) -> bool:
@@ -385,7 +434,10 @@ class ChatSession:
         if reply.kind in ("quit", "history"):
             return reply
         self.messages.append({"role": "user", "text": text, "at": _now()})
-        self.messages.append({"role": "assistant", "kind": reply.kind, "text": reply.text, "at": _now()})
+        stored: dict[str, Any] = {"role": "assistant", "kind": reply.kind, "text": reply.text, "at": _now()}
+        if reply.kind in _KEEP_DATA and reply.data:
+            stored["data"] = _stored_data(reply)
+        self.messages.append(stored)
         self.save()
         return reply
 
@@ -410,7 +462,11 @@ class ChatSession:
             if not self.allow_export:
                 raise ChatError("/export writes files on the server and is off here: use the report.md and "
                                 "report.json download links instead")
-            return self.export(Path(intent.arg).expanduser())
+            try:
+                where = Path(intent.arg.strip()).expanduser()
+            except (RuntimeError, ValueError) as e:  # ~nosuchuser, a NUL byte
+                raise ChatError(f"/export {intent.arg.strip()[:80]!r}: not a usable path ({e})") from None
+            return self.export(where)
         if k == "retest":
             assert intent.claim is not None
             return self.retest(intent.claim, on_event)
@@ -454,7 +510,12 @@ class ChatSession:
                 raise ChatError("no claim has a verdict yet")
             n = done[-1] + 1
         else:
-            n = int(arg)
+            try:
+                n = int(arg) if len(arg) <= 9 else MAX_CLAIM_NUMBER + 1
+            except ValueError:
+                raise ChatError("usage: /why N — N is the claim's number in /claims, e.g. /why 1") from None
+        if n > MAX_CLAIM_NUMBER:
+            raise ChatError(f"there is no such claim: this conversation has {len(self.claims)} (see /claims)")
         if not 1 <= n <= len(self.claims):
             raise ChatError(f"there is no claim {n}: this conversation has {len(self.claims)} (see /claims)")
         c = self.claims[n - 1]
@@ -516,7 +577,9 @@ class ChatSession:
         return render_markdown(self.report())
 
     def report_json(self) -> str:
-        return json.dumps(self.report().model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+        from agent.report import render_json
+
+        return render_json(self.report())  # as report.json is written: secrets redacted, bidi escaped
 
     def report_reply(self) -> Reply:
         if not self.results:
@@ -524,9 +587,17 @@ class ChatSession:
         return Reply("report", self.report_markdown(), {"claims": len(self.results)})
 
     def export(self, out_dir: Path) -> Reply:
-        from agent.report import write_reports
+        from agent.report import OutDirError, check_out_dir, write_reports
 
         if not self.results:
             raise ChatError("no verdicts yet, nothing to export")
-        md, js = write_reports(self.report(), out_dir)
+        try:
+            check_out_dir(out_dir, what="/export")
+            md, js = write_reports(self.report(), out_dir)
+        except OutDirError as e:
+            raise ChatError(str(e)) from None
+        except (OSError, ValueError) as e:  # ValueError: a path the OS cannot take (a NUL byte)
+            why = getattr(e, "strerror", None) or str(e) or type(e).__name__
+            raise ChatError(f"/export {str(out_dir)[:200]!r}: cannot write there ({why}) — "
+                            "pass a directory you can write to") from None
         return Reply("export", f"wrote {md} and {js}", {"paths": [str(md), str(js)]})

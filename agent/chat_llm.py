@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from claims.safety import redact
 from tools.llm import LLMError, OpenAIChatModel, ToolsUnsupported
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -178,8 +179,8 @@ class ToolLoop:
             reply = self.call_tool(name, _parse_args(call["arguments"]))
         except (ChatError, ValueError) as e:
             return json.dumps({"ok": False, "tool": name, "error": str(e)})
-        except Exception as e:  # a failed run: tell the model, never the traceback
-            log.warning("chat tool %s failed", name, exc_info=True)
+        except Exception as e:  # a failed run: tell the model, never the traceback (RETEST_DEBUG=1 logs it)
+            log.debug("chat tool %s failed", name, exc_info=True)
             return json.dumps({"ok": False, "tool": name, "error": f"the tool failed: {type(e).__name__}"})
         self.outputs.append((name, reply))
         text = reply.text
@@ -251,10 +252,10 @@ def answer(session: ChatSession, text: str, model: Any, on_event: Callable[[dict
         return loop.run(text)
     except LLMError as e:
         why = str(e)
-    except Exception as e:  # the openai client or a malformed answer: still no traceback
-        log.warning("chat LLM loop failed", exc_info=True)
+    except Exception as e:  # the openai client or a malformed answer: still no traceback on the terminal
+        log.debug("chat LLM loop failed", exc_info=True)
         why = f"{type(e).__name__}: {e}"
-    why = " ".join(why.split())[:200]
+    why = " ".join(redact(why, shapes=True).split())[:200]
     reply = Reply("help", f"(the model could not answer — {why}; here is what the grammar understands)\n"
                   + HELP_TEXT, {"llm_error": why})
     if loop.outputs:  # tools that did run before the failure: show their results too

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from platformdirs import user_data_dir
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from claims.readers import DEFAULT_MAX_CLAIM_CHARS, DEFAULT_MAX_CLAIMS, DEFAULT_MAX_INPUT_BYTES, InputLimits
+from claims.safety import register_secret
 
 DEFAULT_API_URL = "https://export.arxiv.org/api/query"
 
@@ -30,14 +33,35 @@ class Settings(BaseSettings):
     model: str | None = Field(default=None, description="LLM model name (RETEST_MODEL)")
     openai_api_key: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
-    llm_timeout: float = 60.0
+    llm_timeout: float = Field(default=60.0, gt=0, description="seconds for each whole request to the model "
+                               "server, connect to last byte (RETEST_LLM_TIMEOUT)")
     llm_max_calls: int = 100
     llm_max_tokens: int = 400_000
     recent_months: int = 6
     as_of: date | None = Field(default=None, description="the 'today' of a run (RETEST_AS_OF)")
     search_results: int = 25
     evidence_k: int = 24
+    judge_papers: int = Field(default=16, description="newer papers the offline judge reads whole, per claim")
     claims_dir: Path | None = Field(default=None, validation_alias=AliasChoices("RETEST_CLAIMS"))
+    # limits (docs/limits.md)
+    max_claims: int = Field(default=DEFAULT_MAX_CLAIMS, ge=1, description="claims per input file (RETEST_MAX_CLAIMS)")
+    max_claim_chars: int = Field(default=DEFAULT_MAX_CLAIM_CHARS, ge=1,
+                                 description="characters per claim (RETEST_MAX_CLAIM_CHARS)")
+    max_input_bytes: int = Field(default=DEFAULT_MAX_INPUT_BYTES, ge=1,
+                                 description="bytes per input file (RETEST_MAX_INPUT_BYTES)")
+    store_lock_timeout: float = Field(default=30.0, ge=0, description="seconds to wait for another process "
+                                      "holding the evidence store (RETEST_STORE_LOCK_TIMEOUT); chat waits at most 2")
+    web_max_body_bytes: int = Field(default=65_536, ge=1024,
+                                    description="largest request body `retest serve` reads (RETEST_WEB_MAX_BODY_BYTES)")
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        # the key must never be written anywhere: every writer redacts what is registered (claims/safety.py)
+        register_secret(self.openai_api_key)
+
+    def input_limits(self) -> InputLimits:
+        return InputLimits(max_claims=self.max_claims, max_claim_chars=self.max_claim_chars,
+                           max_input_bytes=self.max_input_bytes)
 
     @property
     def today(self) -> date:

@@ -104,19 +104,16 @@ def render_markdown(digest: dict[str, Any]) -> str:
     from collections import Counter
 
     from agent.report import _env
+    from claims.safety import redact
 
     by_code = Counter(f["code"] for f in digest["flags"])
-    return _env.get_template("digest.md.j2").render(d=digest, flag_counts=sorted(by_code.items()))
+    return redact(_env.get_template("digest.md.j2").render(d=digest, flag_counts=sorted(by_code.items())))
 
 
 def write_digest(digest: dict[str, Any], out_dir: Path) -> list[Path]:
-    """Write digest.md and digest.json atomically (temp file, then rename)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    md, js = out_dir / "digest.md", out_dir / "digest.json"
-    for path, text in ((md, render_markdown(digest)),
-                       (js, json.dumps(digest, indent=2, ensure_ascii=False) + "\n")):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    return [md, js]
+    """Write digest.md and digest.json as one pair (agent.report.write_pair: a reader never sees one
+    sweep's digest.md beside another's digest.json)."""
+    from agent.report import json_text, write_pair
+
+    return write_pair(Path(out_dir), {"digest.md": render_markdown(digest), "digest.json": json_text(digest)},
+                      stem="digest")

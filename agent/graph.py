@@ -38,6 +38,9 @@ def fan_out(state: RunState) -> list[Send]:
         ref = sources.get(c["id"])
         src = papers.get(ref["arxiv_id"]) if ref else None
         arg = {"claim": c, "source": src, "source_how": ref["how"] if ref else None}
+        if src is None and any(f.get("claim_id") == c["id"] and f.get("code") == "search_incomplete"
+                               for f in state.get("flags") or []):
+            arg["source_search_failed"] = True
         if prior is None:
             if state.get("since"):
                 arg["since"] = state["since"]

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
+from agent.evidence import MAX_OLDER, Candidate, claim_names, select_candidates
 from agent.judges.base import JudgeInput
 from agent.planning import keywords
 from agent.services import Services
@@ -20,12 +21,16 @@ from agent.state import ClaimState, RunState
 from agent.verification import (
     anchor_unused,
     check_anchor,
-    check_citations,
+    claim_after_as_of,
+    ground_verdict,
+    opposite_verdicts,
+    partition_citations,
     source_date_mismatch,
     thin_evidence,
 )
 from claims.models import (
     AnchorCheck,
+    AnchorPaper,
     Claim,
     ClaimResult,
     ClaimSet,
@@ -39,12 +44,13 @@ from claims.models import (
     Verdict,
 )
 from claims.text import claim_clauses
-from tools.base import SearchQuery
+from tools.base import LookupResult, SearchQuery, lookup_checked
 
 LINK_MIN_SCORE = 0.5
 ANCHOR_BONUS = 0.08
 TITLE_WEIGHT = 0.3
 TIE_MARGIN = 0.05
+NAME_WEIGHT = 0.15
 # Claims run in parallel (Send); their ingests share papers, so one writes at a time and none embeds
 # what another just stored.
 _INGEST_LOCK = threading.Lock()
@@ -105,15 +111,21 @@ def resolve_anchors(state: RunState, runtime: Runtime[Services]) -> dict:
     svc = _svc(runtime)
     cs = ClaimSet.model_validate(state["claim_set"])
     ids = sorted({a.arxiv_id for a in cs.anchors} | {a for c in cs.claims for a in c.anchors})
-    found = svc.source.lookup(ids) if ids else {}
+    res = lookup_checked(svc.source, ids) if ids else LookupResult()
+    found, failed = res.papers, set(res.failed)
     given = {a.arxiv_id: a for a in cs.anchors}
     checks: list[AnchorCheck] = []
-    from claims.models import AnchorPaper
-
     for i in ids:
-        checks.append(check_anchor(given.get(i) or AnchorPaper(arxiv_id=i), found.get(i)))
-    emit("anchors", f"{len(found)}/{len(ids)} resolved")
-    return {"anchors": [_dump(c) for c in checks], "papers": {k: _dump(v) for k, v in found.items()}}
+        a = given.get(i) or AnchorPaper(arxiv_id=i)
+        if i in failed:  # a fault is not a fact about the paper: it may well exist
+            checks.append(AnchorCheck(arxiv_id=i, title_given=a.title, year_given=a.year, flags=[Flag(
+                code="search_incomplete", detail=(f"The lookup of arXiv:{i} failed ({'; '.join(f.detail for f in res.flags)}); "
+                                                  "the paper may exist — run again to retry what failed."))]))
+        else:
+            checks.append(check_anchor(a, found.get(i)))
+    emit("anchors", f"{len(found)}/{len(ids)} resolved" + (f", {len(failed)} lookups failed" if failed else ""))
+    return {"anchors": [_dump(c) for c in checks], "papers": {k: _dump(v) for k, v in found.items()},
+            "flags": [_dump(f) for f in res.flags]}
 
 
 def _cos(a: list[float], b: list[float]) -> float:
@@ -134,12 +146,28 @@ def title_overlap(claim_text: str, title: str) -> float:
     return len(ts & _stems(claim_text)) / max(1, len(ts))
 
 
+def _names_bonus(names: list[str], paper: Paper) -> float:
+    """NAME_WEIGHT when the paper's title carries a name the claim uses ("LIMA", "Chinchilla") or its first
+    author is named in the claim ("Kaplan-style scaling laws")."""
+    title = paper.title
+    if any(re.search(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])", title) for n in names):
+        return NAME_WEIGHT
+    if paper.authors:
+        last = paper.authors[0].split()[-1] if paper.authors[0].split() else ""
+        if len(last) >= 3 and last in names:
+            return NAME_WEIGHT
+    return 0.0
+
+
 def link_sources(state: RunState, runtime: Runtime[Services]) -> dict:
     """Link each claim to the paper it relies on: an anchor the claim names, else the best match among
     the input's anchors and what a search (up to the claim's date) finds. Score: cosine similarity of
     the claim to title + abstract, plus TITLE_WEIGHT x the share of the title's words the claim uses,
-    plus ANCHOR_BONUS for the input's anchors; candidates within TIE_MARGIN of the best go to the
-    earliest (the likely origin of the idea); below LINK_MIN_SCORE the claim has no source."""
+    plus NAME_WEIGHT when the title carries a name the claim uses or its first author is named in the
+    claim, plus ANCHOR_BONUS for the input's anchors; candidates within TIE_MARGIN of the best go to the
+    earliest (the likely origin of the idea); below LINK_MIN_SCORE the claim has no source. A claim
+    cannot rest on a paper written after it: a candidate published after the claim's date is linked
+    only when nothing dated by then fits, and the link says so."""
     svc = _svc(runtime)
     cs = ClaimSet.model_validate(state["claim_set"])
     papers = {k: Paper.model_validate(v) for k, v in (state.get("papers") or {}).items()}
@@ -170,23 +198,41 @@ def link_sources(state: RunState, runtime: Runtime[Services]) -> dict:
             cands.setdefault(p.arxiv_id, p)
         if not cands:
             continue
+        names = claim_names(claim)
         ids = list(cands)
         vecs = svc.embedder.embed([claim.text] + [f"{cands[i].title}. {cands[i].abstract[:600]}" for i in ids])
         scored = []
         for i, v in zip(ids, vecs[1:], strict=True):
             s = _cos(vecs[0], v) + TITLE_WEIGHT * title_overlap(claim.text, cands[i].title)
+            s += _names_bonus(names, cands[i])
             if i in anchor_ids:
                 s += ANCHOR_BONUS
             scored.append((s, i))
-        top = max(s for s, _ in scored)
-        # Near-ties go to the earliest paper: the likely origin of the idea the claim names.
-        close = [(cands[i].effective_published() or date.max, -s, i) for s, i in scored if s >= top - TIE_MARGIN]
-        _, neg, best = min(close)
-        best_score = -neg
-        if top >= LINK_MIN_SCORE:
+
+        def pick(pool: list[tuple[float, str]], cands: dict[str, Paper] = cands) -> tuple[float, str] | None:
+            if not pool:
+                return None
+            top = max(s for s, _ in pool)
+            # Near-ties go to the earliest paper: the likely origin of the idea the claim names.
+            close = [(cands[i].effective_published() or date.max, -s, i) for s, i in pool if s >= top - TIE_MARGIN]
+            _, _, best = min(close)
+            return top, best
+
+        def after_claim(i: str, cands: dict[str, Paper] = cands, end: date = claim.date_end) -> bool:
+            pub = cands[i].effective_published()
+            return pub is not None and pub > end
+
+        in_time = pick([(s, i) for s, i in scored if not after_claim(i)])
+        chosen, late = (in_time, False) if in_time and in_time[0] >= LINK_MIN_SCORE else (pick(scored), True)
+        if chosen and chosen[0] >= LINK_MIN_SCORE:
+            best = chosen[1]
+            best_score = next(sc for sc, i in scored if i == best)
+            late = late and after_claim(best)
             p = cands[best]
             new_papers[best] = _dump(p)
             how = "input anchor, matched" if best in anchor_ids else "found by search"
+            if late:
+                how += "; nothing dated by the claim fits, so a later paper stands in"
             sources[claim.id] = _dump(SourceRef(arxiv_id=p.arxiv_id, title=p.title,
                                                 published=p.effective_published(),
                                                 how=f"{how} (score {best_score:.2f})"))
@@ -284,9 +330,43 @@ def retrieve(state: ClaimState, runtime: Runtime[Services]) -> dict:
     newer = _query_clauses(svc, claim, k=k, after=cutoff, arxiv_ids=ids) if ids else []
     older = _query_clauses(svc, claim, k=8, before=cutoff, arxiv_ids=ids) if ids else []
     src = svc.store.get_paper_sentences(source.arxiv_id) if source else []
-    emit("retrieve", f"{len(newer)} newer, {len(older)} older, {len(src)} source sentences", claim.id)
-    ev = {"newer": [_dump(c) for c in newer], "older": [_dump(c) for c in older], "source": [_dump(c) for c in src]}
+    # Paper-level relevance for every found paper (its best sentence), for choosing what to read whole.
+    ranked = _query_clauses(svc, claim, k=max(k, 6 * len(ids)), arxiv_ids=ids) if ids else []
+    papers = {i: Paper.model_validate(v) for i, v in (state.get("papers") or {}).items() if i in set(ids)}
+    for i in ids:  # a sweep's known evidence was found by an earlier sweep: read it back from the store
+        if i not in papers and (p := _stored_paper(svc, i)) is not None:
+            papers[i] = p
+    newer_ids = {i for i, p in papers.items() if (d := p.effective_published()) is not None and d > cutoff}
+    cands = select_candidates(claim, source, papers, ranked, [], newer_ids,
+                              max_newer=svc.settings.judge_papers, max_older=MAX_OLDER)
+    emit("retrieve", f"{len(newer)} newer, {len(older)} older, {len(src)} source sentences; "
+         f"{sum(c.newer for c in cands)} newer papers to read whole", claim.id)
+    ev = {"newer": [_dump(c) for c in newer], "older": [_dump(c) for c in older], "source": [_dump(c) for c in src],
+          "candidates": [{"arxiv_id": c.paper.arxiv_id, "newer": c.newer, "relevance": c.relevance,
+                          "names": c.names, "paper": _dump(c.paper)} for c in cands]}
     return {"evidence": ev, "counts": {"evidence_chunks": len(newer) + len(older) + len(src)}}
+
+
+def _stored_paper(svc: Services, arxiv_id: str) -> Paper | None:
+    """A paper rebuilt from the evidence store's sentences (its latest stored version): the abstract is
+    the sentences joined, which is the whitespace-normalised abstract, so quotes stay verbatim."""
+    sents = svc.store.get_paper_sentences(arxiv_id)
+    if not sents:
+        return None
+    v = max(c.version for c in sents)
+    sents = [c for c in sents if c.version == v]
+    return Paper(arxiv_id=arxiv_id, version=v, title=sents[0].title, abstract=" ".join(c.text for c in sents),
+                 published=sents[0].published, categories=sents[0].categories)
+
+
+def _candidates(ev: dict, papers: dict) -> list[Candidate]:
+    out = []
+    for c in ev.get("candidates", []):
+        rec = c.get("paper") or papers.get(c["arxiv_id"])
+        if rec is not None:
+            out.append(Candidate(paper=Paper.model_validate(rec), newer=c["newer"], relevance=c["relevance"],
+                                 names=c.get("names", [])))
+    return out
 
 
 def judge(state: ClaimState, runtime: Runtime[Services]) -> dict:
@@ -301,6 +381,7 @@ def judge(state: ClaimState, runtime: Runtime[Services]) -> dict:
         source_sentences=[EvidenceChunk.model_validate(c) for c in ev.get("source", [])],
         newer=[EvidenceChunk.model_validate(c) for c in ev.get("newer", [])],
         older=[EvidenceChunk.model_validate(c) for c in ev.get("older", [])],
+        candidates=_candidates(ev, state.get("papers") or {}),
         as_of=today, recent_from=months_before(today, svc.settings.recent_months),
     )
     ids = evidence_ids(ev)
@@ -325,8 +406,10 @@ def judge(state: ClaimState, runtime: Runtime[Services]) -> dict:
 
 def evidence_ids(ev: dict) -> list[str]:
     """The evidence a judge saw, as sorted ids: group:arxivid v version : sentence."""
-    return sorted({f"{grp}:{c['arxiv_id']}v{c.get('version', 1)}:{c['sentence_index']}"
-                   for grp in ("newer", "older", "source") for c in ev.get(grp, [])})
+    ids = {f"{grp}:{c['arxiv_id']}v{c.get('version', 1)}:{c['sentence_index']}"
+           for grp in ("newer", "older", "source") for c in ev.get(grp, [])}
+    ids |= {f"paper:{c['arxiv_id']}" for c in ev.get("candidates", [])}
+    return sorted(ids)
 
 
 def verdict_key(claim: Claim, cutoff: date, ids: list[str], judge_name: str) -> str:
@@ -353,13 +436,22 @@ def verify(state: ClaimState, runtime: Runtime[Services]) -> dict:
             papers.update(svc.source.lookup(missing))
         except Exception:  # a failed lookup leaves them unresolved, which is flagged below
             pass
-    cites, flags = check_citations(claim, verdict.citations, papers, cutoff,
-                                   source_id=source.arxiv_id if source else None)
+    src_id = source.arxiv_id if source else None
+    cites, rejected, flags = partition_citations(claim, verdict.citations, papers, cutoff, source_id=src_id)
+    label, confidence, cites, gate = ground_verdict(claim, verdict.label, verdict.confidence, verdict.judge, cites,
+                                                    rejected, cutoff, src_id, verdict.second_opinion, papers)
+    flags += gate
+    flags += opposite_verdicts(claim, verdict)
     flags += verdict.flags
     flags += source_date_mismatch(claim, source)
     flags += thin_evidence(claim, cites, source.arxiv_id if source else None)
     flags += [Flag.model_validate(f) for f in state.get("claim_flags", [])]
-    if source is None:
+    flags += claim_after_as_of(claim, svc.settings.today)
+    if source is None and state.get("source_search_failed"):
+        flags.append(Flag(code="search_incomplete", claim_id=claim.id, detail=(
+            "The search for this claim's source paper failed, so no source was linked (not the same as none "
+            "existing) — run again to retry what failed.")))
+    elif source is None:
         flags.append(Flag(code="source_not_found", claim_id=claim.id, detail=(
             "No anchor or searched paper matched this claim closely enough to be its source.")))
     today = svc.settings.today
@@ -367,13 +459,14 @@ def verify(state: ClaimState, runtime: Runtime[Services]) -> dict:
     newer_contra = [c for c in cites if c.stance is Stance.contradicts and c.published and c.published > cutoff]
     recent = [c for c in newer_contra if c.published >= recent_from]
     res = ClaimResult(
-        id=claim.id, text=claim.text, claim_date=claim.claim_date, verdict=verdict.label,
-        confidence=verdict.confidence, rationale=verdict.rationale, judge=verdict.judge,
+        id=claim.id, text=claim.text, claim_date=claim.claim_date, verdict=label,
+        confidence=confidence, rationale=verdict.rationale, judge=verdict.judge,
         source=(SourceRef(arxiv_id=source.arxiv_id, title=source.title, published=source.effective_published(),
                           how=state.get("source_how") or "anchor", published_estimated=source.date_estimated)
                 if source else None),
         citations=cites, contradicting_recent=recent, contradicting_newer=newer_contra,
         supporting=[c for c in cites if c.stance is Stance.supports],
+        rejected_citations=rejected, offline_verdict=verdict.second_opinion,
         flags=_dedupe(flags), date_rule=rule,
         queries=[q["text"] + (f" (after {q['after']})" if q.get("after") else "") for q in state.get("queries", [])],
         durable_question=verdict.durable_question, perishable_limitation=verdict.perishable_limitation,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from agent.configuration import Settings
 from agent.graph import RECURSION_LIMIT, build_graph, sqlite_checkpointer
 from agent.services import Services, build_services
 from claims.models import ClaimSet, Report
+from tools.datafile import DataFileError, aside_hint
 
 Event = dict[str, Any]
 
@@ -27,6 +29,27 @@ def thread_id_for(claim_set: ClaimSet, settings: Settings, services: Services) -
         "as_of": settings.today.isoformat(), "recent": settings.recent_months,
     }, sort_keys=True)
     return "run-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def checkpoints_error(path, exc: BaseException) -> DataFileError:
+    return DataFileError(path, f"the checkpoint database cannot be read ({exc})",
+                         aside_hint(path, "interrupted runs then start afresh; finished reports are not affected"))
+
+
+def open_checkpoints(path):
+    """The run checkpointer on PATH; a file that is not a readable SQLite database raises DataFileError."""
+    saver = None
+    try:
+        saver = sqlite_checkpointer(path)
+        saver.conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()  # reads the header
+        return saver
+    except sqlite3.DatabaseError as e:
+        if saver is not None:
+            saver.conn.close()
+        raise checkpoints_error(path, e) from None
+    except OSError as e:
+        raise DataFileError(path, f"the checkpoint database cannot be opened ({e.strerror})",
+                            "check the permissions of RETEST_HOME") from None
 
 
 @contextmanager
@@ -53,12 +76,16 @@ def run_claims(
     is started afresh. `extra_state` adds optional initial RunState keys (a sweep's `since`, `prior`,
     `verdict_cache`, ...); it is used only when the run starts afresh."""
     t0 = time.perf_counter()
-    saver = sqlite_checkpointer(settings.ensure_home() / "checkpoints.sqlite")
+    path = settings.ensure_home() / "checkpoints.sqlite"
+    saver = open_checkpoints(path)
     try:
         graph = build_graph(checkpointer=saver)
         tid = thread_id or thread_id_for(claim_set, settings, services)
         config = {"configurable": {"thread_id": tid}, "recursion_limit": RECURSION_LIMIT}
-        snap = graph.get_state(config)
+        try:
+            snap = graph.get_state(config)
+        except sqlite3.DatabaseError as e:
+            raise checkpoints_error(path, e) from None
         if snap.next and resume:
             inp = None
             if on_event:

@@ -53,7 +53,8 @@ def build_source(settings: Settings) -> tuple[SearchSource, list[Flag]]:
 def build_store(settings: Settings, embedder: Embedder) -> EvidenceStore:
     from tools.store import ChromaEvidenceStore
 
-    return ChromaEvidenceStore(home=settings.ensure_home(), url=settings.chroma_url, embedder=embedder)
+    return ChromaEvidenceStore(home=settings.ensure_home(), url=settings.chroma_url, embedder=embedder,
+                               lock_timeout=settings.store_lock_timeout)
 
 
 def build_judge(settings: Settings, embedder: Embedder) -> tuple[Judge, Planner, Any, list[str]]:
@@ -65,12 +66,12 @@ def build_judge(settings: Settings, embedder: Embedder) -> tuple[Judge, Planner,
     verifier = None
     if kind in ("offline", "llm"):
         try:
-            from tools.verifier import load_default_verifier
+            from tools.verifier.paper_model import load_default_paper_verifier
 
-            verifier = load_default_verifier()
+            verifier = load_default_paper_verifier()
         except Exception as e:  # the model file missing is survivable: fall back and say so
             if kind == "offline":
-                notes.append(f"The trained verifier could not be loaded ({e}); the baseline judge ran instead.")
+                notes.append(f"The trained stance model could not be loaded ({e}); the baseline judge ran instead.")
                 kind = "baseline"
     if kind == "llm":
         from agent.judges.llm import build_llm_judge
@@ -81,9 +82,9 @@ def build_judge(settings: Settings, embedder: Embedder) -> tuple[Judge, Planner,
         from agent.judges.baseline import BaselineJudge
 
         return BaselineJudge(), planner, None, notes
-    from agent.judges.offline import VerifierJudge
+    from agent.judges.paper import PaperJudge
 
-    return VerifierJudge(verifier), planner, verifier, notes
+    return PaperJudge(verifier), planner, verifier, notes
 
 
 def build_services(settings: Settings) -> Services:

@@ -41,6 +41,7 @@ class ClaimState(TypedDict, total=False):
     claim: dict[str, Any]
     source: dict[str, Any] | None  # claims.Paper of the claim's source paper
     source_how: str | None
+    source_search_failed: bool  # the search for its source hit a fault (search_incomplete, not source_not_found)
     queries: list[dict[str, Any]]  # tools.base.SearchQuery
     found: list[str]  # arXiv ids the searches returned
     papers: Annotated[dict[str, dict[str, Any]], merge_dicts]

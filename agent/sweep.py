@@ -196,9 +196,10 @@ def _sweep_locked(paths, settings, services, on_event, out, home) -> SweepResult
 
 def _final_state(settings: Settings, thread_id: str) -> tuple[bool, dict[str, Any]]:
     """(finished, values) of a sweep file's graph thread."""
-    from agent.graph import RECURSION_LIMIT, build_graph, sqlite_checkpointer
+    from agent.graph import RECURSION_LIMIT, build_graph
+    from agent.runner import open_checkpoints
 
-    saver = sqlite_checkpointer(settings.ensure_home() / "checkpoints.sqlite")
+    saver = open_checkpoints(settings.ensure_home() / "checkpoints.sqlite")
     try:
         snap = build_graph(checkpointer=saver).get_state(
             {"configurable": {"thread_id": thread_id}, "recursion_limit": RECURSION_LIMIT})
@@ -208,9 +209,9 @@ def _final_state(settings: Settings, thread_id: str) -> tuple[bool, dict[str, An
 
 
 def _drop_thread(settings: Settings, thread_id: str) -> None:
-    from agent.graph import sqlite_checkpointer
+    from agent.runner import open_checkpoints
 
-    saver = sqlite_checkpointer(settings.ensure_home() / "checkpoints.sqlite")
+    saver = open_checkpoints(settings.ensure_home() / "checkpoints.sqlite")
     try:
         saver.delete_thread(thread_id)
     finally:
@@ -222,7 +223,7 @@ def _sweep_file(path: Path, sweep_id: int, wto: str, settings: Settings, service
     from agent.runner import run_claims
     from claims.readers import read_claims
 
-    cs = read_claims(path)
+    cs = read_claims(path, settings.input_limits())
     fkey = file_key(path)
     tid = thread_id_for_file(sweep_id, path)
     uids = {c.id: claim_uid(f"{fkey}#{c.id}", c.text, c.claim_date) for c in cs.claims}

@@ -12,8 +12,10 @@ from claims.models import (
     EvidenceChunk,
     Flag,
     Paper,
+    RejectedCitation,
     Report,
     RunStats,
+    SecondOpinion,
     SourceRef,
     Stance,
     Verdict,
@@ -22,5 +24,6 @@ from claims.models import (
 
 __all__ = [
     "AnchorCheck", "AnchorPaper", "Citation", "Claim", "ClaimResult", "ClaimSet", "EvidenceChunk",
-    "Flag", "Paper", "Report", "RunStats", "SourceRef", "Stance", "Verdict", "VerdictLabel",
+    "Flag", "Paper", "RejectedCitation", "Report", "RunStats", "SecondOpinion", "SourceRef", "Stance", "Verdict",
+    "VerdictLabel",
 ]

@@ -161,6 +161,29 @@ class Citation(_Model):
         return f"https://arxiv.org/abs/{self.arxiv_id}"
 
 
+class SecondOpinion(_Model):
+    """Another judge's verdict on the same evidence, kept beside the one reported (e.g. the offline
+    judge's when an LLM judged)."""
+
+    label: VerdictLabel
+    confidence: float = Field(ge=0.0, le=1.0)
+    judge: str
+    citations: list[Citation] = Field(default_factory=list)
+
+
+class RejectedCitation(_Model):
+    """A citation the judge gave that failed a check: never counted as evidence, listed apart."""
+
+    arxiv_id: str
+    title: str
+    quote: str
+    stance: Stance
+    key: str | None = None
+    resolves: bool = Field(description="the arXiv id names a real record (a link is shown only then)")
+    reasons: list[str] = Field(description="the failed checks, as flag codes")
+    detail: str = ""
+
+
 class Verdict(_Model):
     label: VerdictLabel
     confidence: float = Field(ge=0.0, le=1.0)
@@ -171,6 +194,8 @@ class Verdict(_Model):
     perishable_limitation: str | None = None
     follow_up_questions: list[str] = Field(default_factory=list)
     flags: list[Flag] = Field(default_factory=list, description="flags the judge itself raised")
+    second_opinion: SecondOpinion | None = Field(default=None, description="the offline judge's verdict, when "
+                                                 "another judge gave this one")
 
 
 class SourceRef(_Model):
@@ -196,6 +221,10 @@ class ClaimResult(_Model):
     )
     contradicting_newer: list[Citation] = Field(default_factory=list)
     supporting: list[Citation] = Field(default_factory=list)
+    rejected_citations: list[RejectedCitation] = Field(
+        default_factory=list, description="citations that failed a check; never counted as evidence")
+    offline_verdict: SecondOpinion | None = Field(
+        default=None, description="the offline judge's verdict on the same evidence, when an LLM judged")
     flags: list[Flag] = Field(default_factory=list)
     date_rule: str = ""
     queries: list[str] = Field(default_factory=list)

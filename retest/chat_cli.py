@@ -107,13 +107,26 @@ def _render_result(console: Console, number: int, r: dict) -> None:
                           f"[link={c.url}]{c.url}[/link]")
             if c.quote:
                 console.print(f"      [italic]“{escape(c.quote)}”[/]")
+    if r.get("offline_verdict"):
+        o = r["offline_verdict"]
+        console.print(f"[dim]Offline judge on the same evidence: {escape(o['label'])} "
+                      f"(confidence {o['confidence']:.2f}, {escape(o['judge'])})[/]")
+    if r.get("rejected_citations"):
+        console.print("[bold]Rejected citations[/] (failed a check; not counted as evidence):")
+        for x in r["rejected_citations"]:
+            where = (f"[cyan]arXiv:{escape(x['arxiv_id'])}[/] — {escape(x['title'])}" if x.get("resolves")
+                     else f"{escape(x['arxiv_id'])} (no such record)")
+            console.print(f"  {escape('[' + x['stance'] + ', rejected: ' + ', '.join(x['reasons']) + ']')} {where}")
+            console.print(f"      [italic]“{escape(x['quote'])}”[/]")
     if r.get("flags"):
         console.print("[bold]Flags:[/] " + "; ".join(f"[yellow]{escape(f['code'])}[/] — {escape(f['detail'])}"
                                                     for f in r["flags"]))
 
 
 def run_chat(settings, thread: str | None = None, console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
+    from retest.terminal import safe_console
+
+    console = console or safe_console()  # bidi controls in claim or paper text are shown, not obeyed
     session = ChatSession(settings, thread)
     save_history = _setup_readline(session)
     if session.resumed:
@@ -126,7 +139,7 @@ def run_chat(settings, thread: str | None = None, console: Console | None = None
     else:
         console.print(f"[bold]retest chat[/] — conversation [bold]{session.thread}[/] "
                       f"(as of {settings.today}, source {settings.source}). Type a dated claim, or /help.")
-    printer = ProgressPrinter(console=Console(stderr=True, highlight=False))
+    printer = ProgressPrinter(console=safe_console(stderr=True))
 
     def progress(ev: dict) -> None:  # event details carry claim and paper text: no Rich markup from them
         printer({**ev, "claim": escape(str(ev.get("claim") or "run")), "detail": escape(str(ev.get("detail", "")))})
@@ -137,7 +150,20 @@ def run_chat(settings, thread: str | None = None, console: Console | None = None
             except EOFError:
                 console.print()
                 break
-            reply = session.handle(text, on_event=progress)
+            try:
+                reply = session.handle(text, on_event=progress)
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # one line, and the conversation goes on (RETEST_DEBUG=1: the traceback)
+                import os
+
+                if os.environ.get("RETEST_DEBUG"):
+                    raise
+                from claims.safety import redact
+
+                console.print(f"[bold red]![/] {escape(' '.join(redact(f'{type(e).__name__}: {e}', shapes=True).split())[:300])}"
+                              " — the conversation goes on; try again or type /help")
+                continue
             if reply.kind == "quit":
                 console.print(f"[dim]{escape(reply.text)}[/]")
                 break

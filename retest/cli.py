@@ -5,15 +5,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from retest.errors import guarded
 from retest.options import AsOfOpt, HomeOpt, JudgeOpt, ModelOpt, SourceOpt, make_settings
+from retest.terminal import safe_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Re-test dated research claims against the arXiv literature.")
-console = Console(highlight=False)
+console = safe_console()
 
 
 @app.callback()
@@ -37,19 +38,21 @@ def run(
     """Re-test every claim in FILE and write report.md and report.json."""
 
     def go() -> None:
-        from agent.report import write_reports
+        from agent.report import check_out_dir, write_reports
         from agent.runner import open_services, run_claims
         from claims.readers import read_claims
         from retest.progress import ProgressPrinter
 
-        claim_set = read_claims(file)
+        # everything that can be refused is refused before any work: settings, --out, the input
         settings = make_settings(source=source, judge=judge, model=model, home=home, as_of=as_of,
                                  refresh=refresh or None)
+        check_out_dir(out)
+        claim_set = read_claims(file, settings.input_limits())
         with open_services(settings) as svc:
             report = run_claims(claim_set, settings, svc, on_event=ProgressPrinter(quiet=quiet), resume=resume)
         md, js = write_reports(report, out)
         _summary(report)
-        console.print(f"wrote [bold]{md}[/] and [bold]{js}[/]")
+        console.print(f"wrote [bold]{escape(str(md))}[/] and [bold]{escape(str(js))}[/]")
 
     guarded(go)
 
@@ -59,8 +62,8 @@ def _summary(report) -> None:
     for col in ("#", "claim", "date", "verdict", "conf.", "flags"):
         t.add_column(col, overflow="fold")
     for c in report.claims:
-        t.add_row(c.id, c.text[:70] + ("…" if len(c.text) > 70 else ""), c.claim_date, c.verdict.value,
-                  f"{c.confidence:.2f}", ", ".join(sorted({f.code for f in c.flags})) or "—")
+        t.add_row(escape(c.id), escape(c.text[:70] + ("…" if len(c.text) > 70 else "")), escape(c.claim_date),
+                  c.verdict.value, f"{c.confidence:.2f}", escape(", ".join(sorted({f.code for f in c.flags})) or "—"))
     console.print(t)
 
 
@@ -68,7 +71,7 @@ def _register_optional() -> None:
     """Faces built in their own modules add their commands here."""
     import importlib
 
-    for mod in ("retest.cli_verifier", "retest.cli_sweep", "retest.cli_chat", "retest.cli_web"):
+    for mod in ("retest.cli_verifier", "retest.cli_sweep", "retest.cli_chat", "retest.cli_web", "retest.cli_snapshot"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

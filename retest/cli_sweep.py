@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
 from retest.options import AsOfOpt, HomeOpt, JudgeOpt, ModelOpt, SourceOpt, make_settings
+from retest.terminal import safe_console
 
 EXIT_CHANGED = 4
 
-console = Console(highlight=False)
+console = safe_console()
 
 
 def register(app: typer.Typer) -> None:
@@ -42,6 +43,10 @@ def register(app: typer.Typer) -> None:
             from retest.progress import ProgressPrinter
 
             settings = make_settings(source=source, judge=judge, model=model, home=home, as_of=as_of)
+            if out is not None:  # refused before any work, like `retest run --out`
+                from agent.report import check_out_dir
+
+                check_out_dir(out)
             try:
                 res = run_sweep(paths or None, settings, on_event=ProgressPrinter(quiet=quiet), wait=wait, out=out)
             except SweepLocked as e:
@@ -56,10 +61,11 @@ def register(app: typer.Typer) -> None:
                 f"{s['judge_calls']} judge call(s) · {s['embedded_chunks']} chunks embedded · {s['elapsed_s']} s")
             for c in d["changes"]:
                 ps = ", ".join(f"arXiv:{p['arxiv_id']}" for p in c["papers"]) or "no new paper cited"
-                console.print(f"  {c['short_id']}: {c['old']} → [bold]{c['new']}[/] ({ps})")
+                console.print(f"  {escape(c['short_id'])}: {escape(c['old'])} → [bold]{escape(c['new'])}[/] "
+                              f"({escape(ps)})")
             for e in res.errors:
-                err_console.print(f"[yellow]skipped[/] {e['file']}: {e['error']}")
-            console.print(f"wrote [bold]{res.written[0]}[/] and [bold]{res.written[1]}[/]")
+                err_console.print(f"[yellow]skipped[/] {escape(str(e['file']))}: {escape(str(e['error']))}")
+            console.print(f"wrote [bold]{escape(str(res.written[0]))}[/] and [bold]{escape(str(res.written[1]))}[/]")
             if res.errors:
                 return 1
             if fail_on_change and res.changed:
@@ -122,7 +128,8 @@ def register(app: typer.Typer) -> None:
                     if (r["claim_id"], r["claim_uid"]) != last_key:
                         if last_key is not None:
                             console.print()
-                        console.print(f"[bold]{r['claim_id']}[/] ({r['claim_date']}): {r['claim_text']}")
+                        console.print(f"[bold]{escape(r['claim_id'])}[/] ({escape(r['claim_date'])}): "
+                                      f"{escape(r['claim_text'])}")
                         last_key, prev = (r["claim_id"], r["claim_uid"]), None
                     mark = "" if prev in (None, r["verdict"]) else f"  (was {prev})"
                     ev = len(json.loads(r["evidence_ids"] or "[]"))

@@ -26,10 +26,34 @@ def parse_as_of(v: str | None) -> date | None:
         raise ConfigError(f"--as-of {v!r} is not a date: use YYYY-MM-DD") from None
 
 
+_ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL", "claims_dir": "RETEST_CLAIMS"}
+
+
+def settings_error(e, flags: frozenset[str] = frozenset()) -> str:
+    """One line for a pydantic ValidationError raised while building Settings: which setting, the value
+    (never a key's), what is wrong and where to fix it."""
+    err = e.errors()[0]
+    field = str(err["loc"][0]) if err.get("loc") else "settings"
+    env = _ENV_NAMES.get(field, f"RETEST_{field.upper()}")
+    where = f"--{field.replace('_', '-')} or {env}" if field in flags else env
+    value = err.get("input")
+    shown = "" if "key" in field or isinstance(value, dict | list) or value is None else f" = {str(value)[:80]!r}"
+    msg = " ".join(str(err.get("msg", "invalid")).removeprefix("Value error, ").split())
+    return f"setting {field}{shown}: {msg} — fix {where}"
+
+
 def make_settings(as_of: str | date | None = None, **overrides):
-    """Settings from env/.env with the given flags (those not None) on top."""
+    """Settings from env/.env with the given flags (those not None) on top. A bad value (a flag, an
+    environment variable or .env) raises ConfigError: one line, exit status 2."""
+    from pydantic import ValidationError
+
     from agent.configuration import Settings
+    from agent.services import ConfigError
 
     if isinstance(as_of, str):
         as_of = parse_as_of(as_of)
-    return Settings(**{k: v for k, v in {**overrides, "as_of": as_of}.items() if v is not None})
+    given = {k: v for k, v in {**overrides, "as_of": as_of}.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as e:
+        raise ConfigError(settings_error(e, frozenset(given))) from None

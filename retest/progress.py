@@ -9,7 +9,11 @@ _STYLE = {"verdict": "bold green", "resume": "yellow", "search": "cyan"}
 
 class ProgressPrinter:
     def __init__(self, console: Console | None = None, quiet: bool = False):
-        self.console = console or Console(stderr=True, highlight=False)
+        if console is None:
+            from retest.terminal import safe_console
+
+            console = safe_console(stderr=True)
+        self.console = console
         self.quiet = quiet
 
     def __call__(self, ev: dict) -> None:

@@ -8,6 +8,10 @@
 
 `reject_json_schema = True` makes it answer a json_schema response format with a 400 the way
 llama.cpp's server does, so a client must fall back to {"type": "json_object"}.
+
+Broken servers: `Reply.raw(b"<html>…", content_type="application/json")` answers that body as is (not
+JSON, or not even text); `Reply(..., trickle=2.0)` sends the whole response (status line, headers and
+body) one byte every 2 s, for clients whose timeout bounds each read but not the request.
 Nothing here reaches the network: it binds 127.0.0.1 on a free port.
 """
 from __future__ import annotations
@@ -31,6 +35,13 @@ class Reply:
     delay: float = 0.0  # seconds to sleep before answering (a timeout, from the client's side)
     usage: tuple[int, int] = (120, 40)  # prompt, completion tokens
     finish_reason: str = "stop"
+    raw_body: bytes | None = None  # sent as is (overrides body and content)
+    content_type: str = "application/json"
+    trickle: float = 0.0  # seconds between single bytes of the whole response
+
+    @classmethod
+    def raw(cls, data: bytes, status: int = 200, content_type: str = "application/json", **kw) -> Reply:
+        return cls(status=status, raw_body=data, content_type=content_type, **kw)
 
     @classmethod
     def json(cls, obj: Any, **kw) -> Reply:
@@ -114,11 +125,25 @@ class FakeOpenAI:
             def log_message(self, *args) -> None:  # quiet
                 pass
 
-            def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
+            def _trickle(self, status: int, data: bytes, content_type: str, every: float) -> None:
+                head = (f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
+                        f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
+                        "Connection: close\r\n\r\n").encode()
+                self.close_connection = True
+                try:
+                    for i in range(len(head + data)):
+                        self.wfile.write((head + data)[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(every)
+                except (BrokenPipeError, ConnectionResetError, OSError):  # the client gave up: good
+                    pass
+
+            def _send(self, status: int, payload: dict | bytes, headers: dict[str, str] | None = None,
+                      content_type: str = "application/json") -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(data)))
                     for k, v in (headers or {}).items():
                         self.send_header(k, v)
@@ -153,12 +178,18 @@ class FakeOpenAI:
                     reply = Reply.error(500, f"fake server handler failed: {e!r}")
                 if reply.delay:
                     time.sleep(reply.delay)
-                if reply.body is not None:
+                if reply.raw_body is not None:
+                    payload: dict | bytes = reply.raw_body
+                elif reply.body is not None:
                     payload = reply.body
                 else:
                     payload = completion(reply.content or "", model=body.get("model", "fake"),
                                          usage=reply.usage, finish_reason=reply.finish_reason)
-                self._send(reply.status, payload, reply.headers)
+                if reply.trickle:
+                    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                    self._trickle(reply.status, data, reply.content_type, reply.trickle)
+                    return
+                self._send(reply.status, payload, reply.headers, reply.content_type)
 
         return Handler
 

@@ -118,3 +118,14 @@ def test_thin_evidence_counts_independent_stance_taking_papers():
     assert thin_evidence(CLAIM, two, source_id=LIMA.arxiv_id) == []
     neutral = [cite(NEWER, "q", Stance.neither), cite(other, "q", Stance.neither)]
     assert codes(thin_evidence(CLAIM, neutral, source_id=None)) == ["thin_evidence"]
+
+
+def test_a_claim_dated_after_the_as_of_date_is_flagged():
+    from datetime import date
+
+    from agent.verification import claim_after_as_of
+
+    late = Claim(id="c9", text="Models will converge.", claim_date="2027-03")
+    (f,) = claim_after_as_of(late, date(2026, 11, 26))
+    assert f.code == "claim_after_as_of" and "2027-03" in f.detail and f.claim_id == "c9"
+    assert claim_after_as_of(late, date(2027, 3, 1)) == []

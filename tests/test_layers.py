@@ -28,3 +28,18 @@ def test_no_layer_imports_a_higher_one(layer):
             if mod in higher:
                 bad.append(f"{path.relative_to(ROOT)} imports {mod}")
     assert not bad, bad
+
+
+def test_the_run_path_loads_no_training_or_evaluation_code():
+    """Importing the graph (and building the offline judge's model) loads neither torch nor the
+    training / evaluation modules."""
+    import subprocess
+    import sys
+
+    code = ("import sys, agent.graph, agent.judges.paper, tools.verifier.paper_model, tools.verifier.onnx_verifier\n"
+            "bad = [m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'transformers', "
+            "'tools.verifier.training', 'tools.verifier.train', 'tools.verifier.evaluate', 'tools.verifier.data'))]\n"
+            "print(','.join(bad))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "", r.stdout

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.evidence import Candidate
 from agent.judges.base import JudgeInput
 from agent.judges.baseline import BaselineJudge
 from agent.judges.llm import LlmJudge, build_llm_judge
@@ -23,7 +24,7 @@ from agent.verification import check_citations
 from claims.models import Claim, EvidenceChunk, Paper, Stance, VerdictLabel
 from claims.text import split_sentences
 from tests.fake_openai import FakeOpenAI, Reply, format_name, system_text, user_text
-from tools.base import StanceProbs
+from tools.base import PaperStance
 from tools.llm import BudgetExhausted, LLMError, OpenAIChatModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,14 +61,20 @@ def chunks(p: Paper, score: float = 0.7) -> list[EvidenceChunk]:
 
 
 def judge_input() -> JudgeInput:
+    cands = [Candidate(paper=NEWER, newer=True, relevance=0.7), Candidate(paper=INJECTED, newer=True, relevance=0.6),
+             Candidate(paper=OLDER, newer=False, relevance=0.5)]
     return JudgeInput(claim=CLAIM, cutoff=CUTOFF, source=SOURCE, source_sentences=chunks(SOURCE),
-                      newer=chunks(NEWER) + chunks(INJECTED), older=chunks(OLDER),
+                      newer=chunks(NEWER) + chunks(INJECTED), older=chunks(OLDER), candidates=cands,
                       as_of=date(2026, 11, 26), recent_from=date(2026, 5, 26))
 
 
 def keyed(body: dict) -> dict[str, str]:
-    """The passages the judge request carried: key -> sentence (as the prompt shows them)."""
-    return dict(re.findall(r"^\[([SE]\d+)\] [^\n]*\n([^\n]*)$", user_text(body), flags=re.M))
+    """The passages the judge request carried: key -> sentence (as the prompt shows them): the source's
+    sentences S1.. (a header line, then the sentence) and each whole paper's sentences P1.1, P1.2.."""
+    text = user_text(body)
+    out = dict(re.findall(r"^\[([SE]\d+)\] [^\n]*\n([^\n]*)$", text, flags=re.M))
+    out.update(re.findall(r"^\[(P\d+\.\d+)\] ([^\n]*)$", text, flags=re.M))
+    return out
 
 
 def verdict(citations, label="weakened", **kw) -> dict:
@@ -80,19 +87,20 @@ def verdict(citations, label="weakened", **kw) -> dict:
 
 
 class FakeVerifier:
-    """Strongly contradicts on 'collapse'/'improving' sentences, supports on 'saturates'."""
+    """A paper-level stand-in: strongly contradicts papers on 'collapse'/'improving', supports 'saturates'."""
 
     name = "fake-verifier"
 
-    def stance(self, claim, sentences):
+    def judge_papers(self, claim, papers):
         out = []
-        for s in sentences:
+        for p in papers:
+            s = p.abstract
             if "collapse" in s or "keeps improving" in s:
-                out.append(StanceProbs(supports=0.02, contradicts=0.95, neither=0.03))
+                out.append(PaperStance(supports=0.02, contradicts=0.95, neither=0.03, rationale=0))
             elif "saturates" in s:
-                out.append(StanceProbs(supports=0.9, contradicts=0.05, neither=0.05))
+                out.append(PaperStance(supports=0.9, contradicts=0.05, neither=0.05, rationale=1))
             else:
-                out.append(StanceProbs(supports=0.1, contradicts=0.1, neither=0.8))
+                out.append(PaperStance(supports=0.1, contradicts=0.1, neither=0.8, rationale=0))
         return out
 
 
@@ -134,7 +142,7 @@ def test_good_verdict_is_structured_keyed_and_passes_the_checks(fake_openai):
     assert v.judge.startswith("llm")
     assert v.durable_question and v.perishable_limitation and len(v.follow_up_questions) == 2
     assert [c.arxiv_id for c in v.citations] == [NEWER.arxiv_id, SOURCE.arxiv_id]
-    assert v.citations[0].stance is Stance.contradicts and v.citations[0].key.startswith("E")
+    assert v.citations[0].stance is Stance.contradicts and v.citations[0].key.startswith("P")
     cites, flags = checked(v)
     assert flags == [] and v.flags == []
     assert cites[0].published == NEWER.published
@@ -149,9 +157,11 @@ def test_good_verdict_is_structured_keyed_and_passes_the_checks(fake_openai):
     assert "untrusted" in system_text(body)
     # every passage is keyed and dated; newer ones say so
     ks = keyed(body)
-    assert {"S1", "S2", "E1"} <= set(ks)
-    assert re.search(r"\[E\d+\] arXiv:2403\.00002 · 2024-03-01 · NEWER than the claim", text)
-    assert re.search(r"\[E\d+\] arXiv:2101\.00004 · 2021-01-11 · older than the claim", text)
+    assert {"S1", "S2", "P1.1", "P1.2"} <= set(ks)
+    # each other paper comes whole, dated, in order: the model reads where its abstract turns
+    assert re.search(r"\[P\d+\] arXiv:2403\.00002 · 2024-03-01 · NEWER than the claim", text)
+    assert re.search(r"\[P\d+\] arXiv:2101\.00004 · 2021-01-11 · older than the claim", text)
+    assert [ks["P1.1"], ks["P1.2"]] == split_sentences(NEWER.abstract)
 
 
 def test_unknown_key_becomes_citation_not_found_and_keeps_its_quote(fake_openai):
@@ -188,7 +198,7 @@ def test_paraphrased_quote_is_flagged(fake_openai):
 
 def test_prompt_injection_is_delimited_and_its_fabrication_flagged(fake_openai):
     fake_openai.push(Reply.json(verdict(
-        [{"key": "E3", "quote": "Sparse expert models keep scaling, so the claim holds.", "stance": "supports"},
+        [{"key": "P2.1", "quote": "Sparse expert models keep scaling, so the claim holds.", "stance": "supports"},
          {"key": "E99", "quote": "The claim holds.", "stance": "supports"}], label="holds")))
     v = make_judge(fake_openai, verifier=FakeVerifier()).judge(judge_input())
     body = fake_openai.requests[0]
@@ -202,11 +212,11 @@ def test_prompt_injection_is_delimited_and_its_fabrication_flagged(fake_openai):
     assert "</evidence>" not in line and "‹/evidence›" in line
     assert re.search(r"never follow", system_text(body), re.I)
     # the model obeyed the injection: code catches every fabricated part
-    e3 = keyed(body)["E3"]
-    assert "collapse" in e3  # E3 is the injected paper's first sentence
+    p21 = keyed(body)["P2.1"]
+    assert "collapse" in p21  # P2.1 is the injected paper's first sentence
     assert v.label is VerdictLabel.holds
     assert codes(v.flags) == ["judge_disagreement"]
-    assert "E3" in v.flags[0].detail and "P=0.95" in v.flags[0].detail
+    assert "P2.1" in v.flags[0].detail and "P=0.95" in v.flags[0].detail
     _, flags = checked(v)
     assert codes(flags) == ["citation_not_found", "quote_not_in_source"]
 
@@ -346,7 +356,7 @@ def test_call_budget_stops_cleanly_with_a_flag(fake_openai):
     v = j.judge(judge_input())
     assert len(fake_openai.requests) == 1  # nothing sent past the budget
     assert codes(v.flags) == ["llm_budget_exhausted"]
-    assert v.judge.startswith("offline verifier (fake-verifier)")  # the offline verdict
+    assert v.judge.startswith("offline paper-level judge (fake-verifier)")  # the offline verdict
     assert j.calls == 1
 
 
@@ -457,10 +467,12 @@ def test_end_to_end_run_with_llm_judge(fake_openai, clean_env):
     for c in rep["claims"]:
         cs = [f["code"] for f in c["flags"]]
         assert c["judge"].startswith("llm"), c["judge"]
-        # every fabricated citation and every non-verbatim quote is flagged
+        # every fabricated citation and every non-verbatim quote is flagged, and listed apart
         assert cs.count("citation_not_found") == 1, (c["id"], c["flags"])
-        bad_quotes = [x for x in c["citations"] if x["quote"].startswith("In short, ")]
+        bad_quotes = [x for x in c["rejected_citations"] if x["quote"].startswith("In short, ")]
         assert cs.count("quote_not_in_source") == len(bad_quotes) == 1, (c["id"], c["flags"])
+        assert not [x for x in c["citations"] if x["quote"].startswith("In short, ")]
+        assert {tuple(x["reasons"]) for x in c["rejected_citations"]} >= {("citation_not_found",)}
         assert all("In short, " in f["detail"] for f in c["flags"] if f["code"] == "quote_not_in_source")
         assert c["durable_question"] and len(c["follow_up_questions"]) == 2
         assert any("(after " in q for q in c["queries"])

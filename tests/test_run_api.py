@@ -81,3 +81,36 @@ def test_second_api_run_is_served_from_the_cache(tmp_path):
     assert n_first > 0 and n_second == 0
     assert min(gaps, default=3.0) >= 2.99
     assert json.loads((tmp_path / "o2" / "report.json").read_text())["stats"]["arxiv_requests"] == 0
+
+
+def test_api_faults_are_faults_not_missing_papers_and_a_rerun_retries_them(tmp_path):
+    claims = tmp_path / "one.yaml"
+    claims.write_text(ONE_CLAIM + "anchors:\n  - id: 2305.11206\n    year: 2023\n  - id: 2402.04833\n    year: 2024\n")
+    bad = [Reply(status=503), Reply(status=429, headers={"Retry-After": "1"}), Reply(body=b"Rate exceeded."),
+           Reply(body=b"<feed><entry>broken"), Reply(hang=True)]
+    home = tmp_path / "h"
+    with ArxivServer(scripted(bad, then=Reply(status=503))) as server:
+        env = subprocess_env(home, RETEST_SOURCE="api", RETEST_ARXIV_API_URL=server.url, RETEST_ARXIV_TIMEOUT="2",
+                             RETEST_ARXIV_MAX_REQUESTS="7", RETEST_ARXIV_MIN_INTERVAL="0.05")
+        r = _run([str(claims), "--out", str(tmp_path / "o"), "-q"], env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = json.loads((tmp_path / "o" / "report.json").read_text())
+    anchor_codes = {f["code"] for a in data["anchors"] for f in a["flags"]}
+    claim_codes = {f["code"] for c in data["claims"] for f in c["flags"]}
+    # the papers exist; the API failed: never "it may not exist"
+    assert "anchor_not_found" not in anchor_codes and "anchor_unused" not in anchor_codes
+    assert anchor_codes == {"search_incomplete"}
+    assert "source_not_found" not in claim_codes and "search_incomplete" in claim_codes
+    assert "search_incomplete" in {f["code"] for f in data["flags"]}
+    # a rerun against an API that answers retries what failed and finds the papers
+    source = SnapshotSource(index_path=tmp_path / "srv.sqlite")
+    with ArxivServer(corpus_handler(source)) as server:
+        env = subprocess_env(home, RETEST_SOURCE="api", RETEST_ARXIV_API_URL=server.url,
+                             RETEST_ARXIV_MIN_INTERVAL="0.05")
+        r2 = _run([str(claims), "--out", str(tmp_path / "o2"), "-q", "--no-resume"], env)
+    source.close()
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    data2 = json.loads((tmp_path / "o2" / "report.json").read_text())
+    assert {a["arxiv_id"]: a["title_found"] is not None for a in data2["anchors"]} == {
+        "2305.11206": True, "2402.04833": True}
+    assert "search_incomplete" not in {f["code"] for a in data2["anchors"] for f in a["flags"]}

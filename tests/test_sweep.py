@@ -110,9 +110,12 @@ class FlipJudge:
     def judge(self, inp) -> Verdict:
         self.calls += 1
         hit = next((c for c in inp.newer if "without cryogenic" in c.text), None)
-        if hit is None:
+        if hit is None:  # a verdict stands only on a cited, verifiable sentence (the grounding gate)
+            ev = next(iter(list(inp.newer) + list(inp.older) + list(inp.source_sentences)), None)
+            cites = [Citation(arxiv_id=ev.arxiv_id, title=ev.title, published=ev.published, quote=ev.text,
+                              stance=Stance.supports, score=0.6)] if ev else []
             return Verdict(label=VerdictLabel.holds, confidence=0.6, rationale="No newer evidence against it.",
-                           judge=self.name)
+                           citations=cites, judge=self.name)
         cite = Citation(arxiv_id=hit.arxiv_id, title=hit.title, published=hit.published, quote=hit.text,
                         stance=Stance.contradicts, score=0.9)
         return Verdict(label=VerdictLabel.superseded, confidence=0.9, rationale="A newer paper contradicts it.",

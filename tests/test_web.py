@@ -23,10 +23,11 @@ ARXIV_HREF = re.compile(r'href="https://arxiv\.org/abs/(\d{4}\.\d{4,5})"')
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     from retest.web import create_app
+    from retest.web.app import LOOPBACK_HOSTS, TEST_CLIENT_HOST
 
     home = tmp_path_factory.mktemp("home")
     settings = Settings(home=home, source="snapshot", as_of=date(2026, 11, 26), _env_file=None)
-    app = create_app(settings, thread="webtest")
+    app = create_app(settings, thread="webtest", allowed_hosts=[*LOOPBACK_HOSTS, TEST_CLIENT_HOST])
     with TestClient(app) as c:
         yield c
 

@@ -27,6 +27,23 @@ class SearchResult(BaseModel):
     flags: list[Flag] = Field(default_factory=list, description="e.g. search_incomplete with a reason")
 
 
+class LookupResult(BaseModel):
+    """Papers by id, and the ids a fault kept from being looked up (not the same as "no such paper")."""
+
+    papers: dict[str, Paper] = Field(default_factory=dict)
+    failed: list[str] = Field(default_factory=list)
+    flags: list[Flag] = Field(default_factory=list)
+
+
+def lookup_checked(source: SearchSource, ids: Sequence[str]) -> LookupResult:
+    """`source.lookup_checked(ids)` where the source reports faults (the API), else a plain lookup that
+    cannot fail part-way (the snapshot)."""
+    fn = getattr(source, "lookup_checked", None)
+    if callable(fn):
+        return fn(ids)
+    return LookupResult(papers=source.lookup(ids))
+
+
 @runtime_checkable
 class SearchSource(Protocol):
     """arXiv, either the local snapshot or the live API."""
@@ -88,3 +105,27 @@ class Verifier(Protocol):
     name: str
 
     def stance(self, claim: str, sentences: Sequence[str]) -> list[StanceProbs]: ...
+
+
+class PaperStance(BaseModel):
+    """A paper's stance toward a claim, read from its title and whole abstract."""
+
+    supports: float
+    contradicts: float
+    neither: float
+    rationale: int | None = Field(default=None, description="index of the sentence (claims.text.split_sentences "
+                                  "of the abstract) that carries the stance")
+    sentence_scores: list[float] = Field(default_factory=list, description="per abstract sentence: how much it "
+                                         "carries the paper's stance toward the claim (0..1)")
+
+    def label(self) -> str:
+        return max(("supports", "contradicts", "neither"), key=lambda k: getattr(self, k))
+
+
+@runtime_checkable
+class PaperVerifier(Protocol):
+    """A paper-level stance model: one claim against each paper's title and whole abstract."""
+
+    name: str
+
+    def judge_papers(self, claim: str, papers: Sequence[Paper]) -> list[PaperStance]: ...

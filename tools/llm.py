@@ -9,6 +9,15 @@ answering in JSON, with one retry policy, a per-run budget and call/token counte
   `max_attempts` tries per call.
 - Budget: `calls` and `tokens` count what this model spent; a call that would start past
   `max_calls` or `max_tokens` raises `BudgetExhausted` instead of reaching the server.
+- Deadline: `timeout` bounds each whole HTTP request, from connecting to the last byte of the answer
+  (not each read: a server that trickles a byte every few seconds is cut off at `timeout`). A timed-out
+  request is retried like any timeout, so one call takes at most about `max_attempts` × `timeout` plus
+  the waits between attempts.
+- A broken server never ends a run: an answer that is not JSON (or not text at all), or anything else
+  the client raises, becomes an `LLMError`, which the judges turn into their offline fallback and a flag.
+- Secrets: the API key (and anything shaped like a key) is redacted from every error message and from
+  the model's answers before they leave this module (claims/safety.py), so a server that echoes the key
+  cannot get it copied into a report, a checkpoint or the chat history.
 
 This is a tool: it never imports `agent`.
 """
@@ -27,6 +36,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
 )
+
+from claims.safety import redact, redact_obj, register_secret
 
 Message = dict[str, str]
 
@@ -153,6 +164,103 @@ def _first_message(resp: Any) -> tuple[Any, Any]:
         raise LLMOutputInvalid("the server's answer has no message", "") from e
 
 
+# -- a whole-request deadline under the openai client ---------------------------------------------------
+# The client's `timeout` bounds each socket read; the deadline below bounds the request. It lives in the
+# network layer (httpcore2's NetworkBackend), so connecting, sending, the status line, the headers and
+# every chunk of the body all count against it, and the socket is given only the time that is left.
+
+
+class _Deadline(threading.local):
+    at: float | None = None
+
+
+def _env_proxy(base_url: str | None) -> str | None:
+    """The proxy the environment names for BASE_URL (HTTPS_PROXY, ALL_PROXY, NO_PROXY …), as the SDK's
+    own client would use it (a client given its own transport no longer reads them itself)."""
+    import urllib.request
+    from urllib.parse import urlparse
+
+    url = urlparse(base_url or "https://api.openai.com/v1")
+    proxies = urllib.request.getproxies()
+    if not proxies or (url.hostname and urllib.request.proxy_bypass(url.hostname)):
+        return None
+    return proxies.get(url.scheme or "https") or proxies.get("all")
+
+
+def _deadline_http_client(total: float, base_url: str | None = None) -> Any:
+    """An httpx2 client for the openai SDK whose every request must finish within TOTAL seconds, or None
+    where the installed transport offers no hook (then the SDK's per-read timeout is all there is)."""
+    try:
+        import httpcore2
+        import openai
+    except ImportError:
+        return None
+    deadline = _Deadline()
+
+    def left(timeout: float | None, exc: type[Exception]) -> float | None:
+        at = deadline.at
+        if at is None:
+            return timeout
+        rest = at - time.monotonic()
+        if rest <= 0:
+            raise exc(f"the whole request took longer than {total:g}s")
+        return rest if timeout is None else min(timeout, rest)
+
+    class Stream(httpcore2.NetworkStream):
+        def __init__(self, inner: Any):
+            self._inner = inner
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self._inner.read(max_bytes, left(timeout, httpcore2.ReadTimeout))
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            return self._inner.write(buffer, left(timeout, httpcore2.WriteTimeout))
+
+        def close(self) -> None:
+            self._inner.close()
+
+        def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None):
+            return Stream(self._inner.start_tls(ssl_context, server_hostname, left(timeout, httpcore2.ConnectTimeout)))
+
+        def get_extra_info(self, info: str) -> Any:
+            return self._inner.get_extra_info(info)
+
+    class Backend(httpcore2.NetworkBackend):
+        def __init__(self, inner: Any):
+            self._inner = inner
+
+        def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                        socket_options: Any = None):
+            return Stream(self._inner.connect_tcp(host, port, left(timeout, httpcore2.ConnectTimeout), local_address,
+                                                  socket_options))
+
+        def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None):
+            return Stream(self._inner.connect_unix_socket(path, left(timeout, httpcore2.ConnectTimeout),
+                                                          socket_options))
+
+        def sleep(self, seconds: float) -> None:
+            self._inner.sleep(seconds)
+
+    try:
+        import httpx2
+
+        class Transport(httpx2.HTTPTransport):
+            def handle_request(self, request: Any) -> Any:
+                deadline.at = time.monotonic() + total  # the body is read after this returns, same thread
+                return super().handle_request(request)
+
+        proxy = _env_proxy(base_url)
+        transport = Transport(proxy=proxy) if proxy else Transport()
+        pool = getattr(transport, "_pool", None)
+        inner = getattr(pool, "_network_backend", None)
+        if inner is None:
+            return None
+        pool._network_backend = Backend(inner)
+        return openai.DefaultHttpx2Client(transport=transport)
+    except Exception:  # another transport layout: fall back to the SDK's own client
+        return None
+
+
 class OpenAIChatModel:
     """`complete_json(messages, schema, name) -> dict` over /v1/chat/completions.
 
@@ -181,7 +289,9 @@ class OpenAIChatModel:
             from openai import OpenAI
 
             # A local server needs no key, but the client insists on one.
-            client = OpenAI(api_key=api_key or "not-needed", base_url=base_url, timeout=timeout, max_retries=0)
+            client = OpenAI(api_key=api_key or "not-needed", base_url=base_url, timeout=timeout, max_retries=0,
+                            http_client=_deadline_http_client(timeout, base_url))
+        register_secret(api_key)
         self.client = client
         self.model = model
         self.name = model
@@ -279,13 +389,17 @@ class OpenAIChatModel:
         raise LLMError("unreachable")  # pragma: no cover
 
     def _error(self, e: BaseException) -> LLMError:
-        """One clear LLMError for whatever the client raised after retries."""
+        """One clear LLMError for whatever the client raised after retries (secrets redacted)."""
         import openai
 
         if isinstance(e, openai.APITimeoutError):
             return LLMError(f"the model did not answer within {self.timeout:g}s ({self.max_attempts} attempt(s))")
         if isinstance(e, openai.APIStatusError):
             return LLMError(f"the model server answered HTTP {e.status_code}: {_short(str(e))}")
+        if isinstance(e, UnicodeDecodeError):
+            return LLMError("the model server's answer is not text (binary data where JSON was expected)")
+        if isinstance(e, ValueError) and not isinstance(e, openai.OpenAIError):  # JSONDecodeError and kin
+            return LLMError(f"the model server's answer is not JSON ({_short(str(e), 120)})")
         return LLMError(f"{type(e).__name__}: {_short(str(e))}")
 
     def complete_json(self, messages: list[Message], schema: dict, name: str) -> dict:
@@ -298,10 +412,17 @@ class OpenAIChatModel:
         self._reserve_call()
         try:
             resp = self._send(messages, schema, name)
-        except openai.OpenAIError as e:
-            raise self._error(e) from e
+        except (openai.OpenAIError, ValueError) as e:  # ValueError: a 200 whose body is not JSON / not text
+            raise self._error(e) from None
+        except LLMError:
+            raise
+        except Exception as e:  # whatever else a broken server makes the client raise: never a crash
+            raise self._error(e) from None
         choice, msg = _first_message(resp)
         content = msg.content
+        if content is not None and not isinstance(content, str):
+            raise LLMOutputInvalid(f"the answer's content is {type(content).__name__}, not text", "")
+        content = redact(content) if content else content
         self._add_tokens(resp, messages, content)
         if getattr(msg, "refusal", None):
             raise LLMOutputInvalid(f"the model refused: {_short(msg.refusal)}", content or "")
@@ -356,10 +477,17 @@ class OpenAIChatModel:
         except openai.OpenAIError as e:
             if tools and isinstance(e, openai.APIStatusError) and _rejects_tools(e):
                 raise ToolsUnsupported(f"the model server rejected tool calls (HTTP {e.status_code}): "
-                                       f"{_short(str(e))}") from e
-            raise self._error(e) from e
+                                       f"{_short(str(e))}") from None
+            raise self._error(e) from None
+        except LLMError:
+            raise
+        except Exception as e:  # a 200 whose body is not JSON, or anything else a broken server causes
+            raise self._error(e) from None
         choice, msg = _first_message(resp)
         content = msg.content or ""
+        if not isinstance(content, str):
+            raise LLMOutputInvalid(f"the answer's content is {type(content).__name__}, not text", "")
+        content = redact(content)
         self._add_tokens(resp, messages, content)
         if getattr(msg, "refusal", None):
             content = content or f"(the model refused: {_short(msg.refusal)})"
@@ -368,8 +496,8 @@ class OpenAIChatModel:
             fn = getattr(tc, "function", None)
             if fn is None or not getattr(fn, "name", None):
                 continue
-            calls.append({"id": getattr(tc, "id", None) or f"call_{len(calls)}", "name": fn.name,
-                          "arguments": fn.arguments or "{}"})
+            calls.append(redact_obj({"id": getattr(tc, "id", None) or f"call_{len(calls)}", "name": str(fn.name),
+                                     "arguments": str(fn.arguments or "{}")}))
         message: dict[str, Any] = {"role": "assistant", "content": content or None}
         if calls:
             message["tool_calls"] = [{"id": c["id"], "type": "function",
@@ -379,5 +507,6 @@ class OpenAIChatModel:
 
 
 def _short(s: str, n: int = 200) -> str:
-    s = " ".join(str(s).split())
+    """One line of at most N characters, with secrets (and anything shaped like a key) redacted."""
+    s = " ".join(redact(s, shapes=True).split())
     return s if len(s) <= n else s[: n - 1] + "…"

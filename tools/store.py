@@ -36,6 +36,7 @@ from urllib.parse import urlparse
 from claims.dates import from_int, to_int
 from claims.models import EvidenceChunk, Paper, normalize_arxiv_id
 from claims.text import split_sentences
+from tools.datafile import DataFileError, aside_hint
 
 CHUNKING_VERSION = "sentences-v1"
 DEFAULT_COLLECTION = "evidence"
@@ -55,6 +56,39 @@ class StoreLockedError(StoreError):
 
 class StoreIdentityError(StoreError):
     """The collection was built with another embedder or chunking."""
+
+
+class StoreCorruptError(StoreError, DataFileError):
+    """The embedded store's files cannot be read (a corrupt chroma.sqlite3 or index segment)."""
+
+
+def _corrupt(location: str, exc: BaseException) -> StoreCorruptError:
+    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return StoreCorruptError(location, f"the evidence store cannot be read ({type(exc).__name__}: {first}); it may be "
+                             "corrupt", aside_hint(location, "the evidence is fetched and embedded again as needed"))
+
+
+class _GuardedCollection:
+    """A Chroma collection whose failures to read its own files name the store and what to do."""
+
+    def __init__(self, col: Any, location: str):
+        self._c = col
+        self._location = location
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._c, name)
+        if not callable(attr):
+            return attr
+
+        def call(*a: Any, **kw: Any) -> Any:
+            from chromadb.errors import InternalError
+
+            try:
+                return attr(*a, **kw)
+            except InternalError as e:
+                raise _corrupt(self._location, e) from None
+
+        return call
 
 
 def default_home() -> Path:
@@ -185,9 +219,12 @@ class ChromaEvidenceStore:
             self._lock = lock
             try:
                 self._client = chromadb.PersistentClient(path=self.location, settings=settings)
-            except BaseException:
+            except (KeyboardInterrupt, SystemExit):
                 self._release_lock()
                 raise
+            except BaseException as e:  # a corrupt chroma.sqlite3 (Chroma's Rust core may even panic)
+                self._release_lock()
+                raise _corrupt(self.location, e) from None
 
         try:
             self._ef = RetestEmbeddingFunction(
@@ -199,9 +236,19 @@ class ChromaEvidenceStore:
                 "retest_chunking": CHUNKING_VERSION,
             }
             self._col = self._open_collection()
-        except BaseException:
+            if self.home is not None:
+                self._col = _GuardedCollection(self._col, self.location)
+        except StoreError:
             self.close()
             raise
+        except (KeyboardInterrupt, SystemExit):
+            self.close()
+            raise
+        except BaseException as e:
+            self.close()
+            if self.home is None:  # server mode: the server's problem, said as it is
+                raise
+            raise _corrupt(self.location, e) from None
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _open_collection(self) -> Any:

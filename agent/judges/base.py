@@ -6,6 +6,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from agent.evidence import Candidate
 from claims.models import Claim, EvidenceChunk, Paper, Verdict
 from tools.base import SearchQuery
 
@@ -17,6 +18,7 @@ class JudgeInput(BaseModel):
     source_sentences: list[EvidenceChunk] = Field(default_factory=list)
     newer: list[EvidenceChunk] = Field(default_factory=list)
     older: list[EvidenceChunk] = Field(default_factory=list)
+    candidates: list[Candidate] = Field(default_factory=list, description="papers to read whole (agent/evidence.py)")
     as_of: date
     recent_from: date
 

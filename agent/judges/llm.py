@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
@@ -23,13 +24,34 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent import prompts
 from agent.judges.base import Judge, JudgeInput, Planner
-from claims.models import Citation, Claim, EvidenceChunk, Flag, Paper, Stance, Verdict, VerdictLabel
-from tools.base import SearchQuery, Verifier
+from claims.models import (
+    Citation,
+    Claim,
+    EvidenceChunk,
+    Flag,
+    Paper,
+    SecondOpinion,
+    Stance,
+    Verdict,
+    VerdictLabel,
+)
+from claims.text import split_sentences
+from tools.base import PaperVerifier, SearchQuery
 from tools.llm import BudgetExhausted, ChatModel, LLMError, LLMOutputInvalid
 
 DISAGREE_T = 0.8
 MAX_QUERIES = 5
 MAX_FOLLOW_UPS = 2
+
+
+@dataclass(frozen=True)
+class _Key:
+    """What one evidence key stands for: a sentence of a paper."""
+
+    arxiv_id: str
+    title: str
+    published: date | None
+    text: str
 
 
 class _Lenient(BaseModel):
@@ -146,7 +168,7 @@ class LlmPlanner:
 
 
 class LlmJudge:
-    def __init__(self, model: ChatModel, fallback: Judge, verifier: Verifier | None = None,
+    def __init__(self, model: ChatModel, fallback: Judge, verifier: PaperVerifier | None = None,
                  notes: _Notes | None = None):
         self.model = model
         self.fallback = fallback
@@ -167,7 +189,20 @@ class LlmJudge:
         plan_flags = self.notes.pop(inp.claim.id)
         src_id = inp.source.arxiv_id if inp.source else None
         keyed_source = [(f"S{i}", ch) for i, ch in enumerate(inp.source_sentences, 1)]
-        others = [c for c in list(inp.newer) + list(inp.older) if c.arxiv_id != src_id]
+        keys: dict[str, _Key] = {k: _Key(ch.arxiv_id, ch.title, ch.published, ch.text) for k, ch in keyed_source}
+        # Papers the judge reads whole, keyed P1.. with their sentences P1.1..; passages of any other
+        # retrieved paper stay keyed E1.. (a judge input without candidates still works).
+        keyed_papers: list[tuple[str, Paper, list[str]]] = []
+        whole: set[str] = set()
+        for i, c in enumerate([c for c in inp.candidates if c.paper.arxiv_id != src_id], 1):
+            sents = split_sentences(c.paper.abstract)
+            keyed_papers.append((f"P{i}", c.paper, sents))
+            whole.add(c.paper.arxiv_id)
+            pub = c.paper.effective_published()
+            keys[f"P{i}"] = _Key(c.paper.arxiv_id, c.paper.title, pub, sents[0] if sents else c.paper.title)
+            for j, sent in enumerate(sents, 1):
+                keys[f"P{i}.{j}"] = _Key(c.paper.arxiv_id, c.paper.title, pub, sent)
+        others = [c for c in list(inp.newer) + list(inp.older) if c.arxiv_id != src_id and c.arxiv_id not in whole]
         seen: set[tuple[str, int]] = set()
         uniq: list[EvidenceChunk] = []
         for c in others:
@@ -175,17 +210,18 @@ class LlmJudge:
                 seen.add((c.arxiv_id, c.sentence_index))
                 uniq.append(c)
         keyed_ev = [(f"E{i}", ch) for i, ch in enumerate(uniq, 1)]
-        keys = dict(keyed_source + keyed_ev)
+        keys.update({k: _Key(ch.arxiv_id, ch.title, ch.published, ch.text) for k, ch in keyed_ev})
         msgs = prompts.judge_messages(inp.claim, inp.cutoff, inp.as_of, inp.recent_from, inp.source,
-                                      keyed_source, keyed_ev)
+                                      keyed_source, keyed_ev, keyed_papers)
         try:
             out = ask(self.model, msgs, prompts.JUDGE_SCHEMA, "verdict", _JudgeOut)
         except LLMError as e:
             return self._fallback(inp, plan_flags + [_failure_flag(e, inp.claim.id, "verdict")])
         cites = [self._citation(c, keys) for c in out.citations]
-        flags = plan_flags + self._disagreements(inp.claim, out.citations, keys)
+        flags = plan_flags + self._disagreements(inp, out.citations, keys)
         follow = [q.strip() for q in out.follow_up_questions if q and q.strip()][:MAX_FOLLOW_UPS]
         return Verdict(
+            second_opinion=self._offline_opinion(inp),
             label=out.label,
             confidence=round(min(1.0, max(0.0, float(out.confidence))), 3),
             rationale=out.rationale.strip(),
@@ -198,7 +234,7 @@ class LlmJudge:
         )
 
     @staticmethod
-    def _citation(c: _CiteOut, keys: dict[str, EvidenceChunk]) -> Citation:
+    def _citation(c: _CiteOut, keys: dict[str, _Key]) -> Citation:
         k = c.key.strip().strip("[]").upper()
         ch = keys.get(k)
         if ch is None:
@@ -209,26 +245,42 @@ class LlmJudge:
         return Citation(arxiv_id=ch.arxiv_id, title=ch.title, published=ch.published, quote=c.quote,
                         stance=c.stance, key=k)
 
-    def _disagreements(self, claim: Claim, cites: list[_CiteOut], keys: dict[str, EvidenceChunk]) -> list[Flag]:
+    def _disagreements(self, inp: JudgeInput, cites: list[_CiteOut], keys: dict[str, _Key]) -> list[Flag]:
+        """Where the offline paper-level model reads a cited paper the other way, strongly."""
         if self.verifier is None:
             return []
-        judged = [(k, c.stance, keys[k]) for c in cites
-                  if (k := c.key.strip().strip("[]").upper()) in keys and c.stance is not Stance.neither]
-        if not judged:
+        judged: list[tuple[str, Stance, _Key]] = []
+        for c in cites:
+            k = c.key.strip().strip("[]").upper()
+            if k in keys and c.stance is not Stance.neither and all(k2 != k for k2, _, _ in judged):
+                judged.append((k, c.stance, keys[k]))
+        papers = {p.arxiv_id: p for p in [c.paper for c in inp.candidates] + ([inp.source] if inp.source else [])}
+        todo = [(k, st, key) for k, st, key in judged if key.arxiv_id in papers]
+        if not todo:
             return []
         try:
-            probs = self.verifier.stance(claim.text, [ch.text for _, _, ch in judged])
+            probs = self.verifier.judge_papers(inp.claim.text, [papers[key.arxiv_id] for _, _, key in todo])
         except Exception:  # a verifier failure must not lose the verdict
             return []
         flags: list[Flag] = []
-        for (k, stance, ch), p in zip(judged, probs, strict=False):
+        for (k, stance, key), p in zip(todo, probs, strict=False):
             other = "contradicts" if stance is Stance.supports else "supports"
             p_other = p.contradicts if stance is Stance.supports else p.supports
             if p_other >= DISAGREE_T:
-                flags.append(Flag(code="judge_disagreement", claim_id=claim.id, detail=(
-                    f"The model reads {k} (arXiv:{ch.arxiv_id}) as {stance.value}; the verifier says it "
-                    f"{other} the claim (P={p_other:.2f}): \"{ch.text[:160]}\"")))
+                flags.append(Flag(code="judge_disagreement", claim_id=inp.claim.id, detail=(
+                    f"The model reads {k} (arXiv:{key.arxiv_id}) as {stance.value}; the offline stance model "
+                    f"says the paper {other} the claim (P={p_other:.2f}): \"{key.text[:160]}\"")))
         return flags
+
+    def _offline_opinion(self, inp: JudgeInput) -> SecondOpinion | None:
+        """The offline judge's verdict on the same evidence, kept beside the model's (needs the stance model)."""
+        if self.verifier is None:
+            return None
+        try:
+            v = self.fallback.judge(inp)
+        except Exception:  # the second opinion is a check, never a reason to lose the model's verdict
+            return None
+        return SecondOpinion(label=v.label, confidence=v.confidence, judge=v.judge, citations=v.citations)
 
     def _fallback(self, inp: JudgeInput, flags: list[Flag]) -> Verdict:
         v = self.fallback.judge(inp)
@@ -238,7 +290,7 @@ class LlmJudge:
         })
 
 
-def build_llm_judge(settings: Any, verifier: Verifier | None = None,
+def build_llm_judge(settings: Any, verifier: PaperVerifier | None = None,
                     fallback_planner: Planner | None = None) -> tuple[LlmJudge, LlmPlanner]:
     """The judge and planner for `--judge llm`, sharing one model (so one budget and one count)."""
     from tools.llm import OpenAIChatModel
@@ -248,9 +300,9 @@ def build_llm_judge(settings: Any, verifier: Verifier | None = None,
         timeout=settings.llm_timeout, max_calls=settings.llm_max_calls, max_tokens=settings.llm_max_tokens,
     )
     if verifier is not None:
-        from agent.judges.offline import VerifierJudge
+        from agent.judges.paper import PaperJudge
 
-        fallback: Judge = VerifierJudge(verifier)
+        fallback: Judge = PaperJudge(verifier)
     else:
         from agent.judges.baseline import BaselineJudge
 

@@ -35,7 +35,7 @@ from tools.arxiv.atom import ATOM_NS, RETEST_NS
 from tools.arxiv.cache import DEFAULT_TTL_S, ResponseCache
 from tools.arxiv.limiter import ARXIV_MIN_INTERVAL, RateLimiter, process_limiter
 from tools.arxiv.snapshot import normalize_ws, query_terms
-from tools.base import SearchQuery, SearchResult
+from tools.base import LookupResult, SearchQuery, SearchResult
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +181,11 @@ class ArxivApiSource:
         return SearchResult(papers=kept, complete=False, flags=[Flag(code="search_incomplete", detail=detail)])
 
     def lookup(self, ids: Sequence[str]) -> dict[str, Paper]:
+        return self.lookup_checked(ids).papers
+
+    def lookup_checked(self, ids: Sequence[str]) -> LookupResult:
+        """Papers by id, and the ids whose lookup failed (a fault, not a missing paper): a rerun retries
+        exactly those (good responses are cached)."""
         wanted: set[str] = set()
         for raw in ids:
             try:
@@ -189,6 +194,8 @@ class ArxivApiSource:
                 logger.warning("lookup: ignoring malformed arXiv id %r", raw)
         ordered = sorted(wanted)
         out: dict[str, Paper] = {}
+        failed: set[str] = set()
+        flags: list[Flag] = []
         for i in range(0, len(ordered), self.lookup_batch):
             chunk = ordered[i : i + self.lookup_batch]
             search = arxiv.Search(id_list=chunk, max_results=len(chunk))
@@ -200,7 +207,9 @@ class ArxivApiSource:
                 detail = f"arXiv API lookup of {len(chunk)} id(s) ({chunk[0]} ...) cut short: {error}"
                 logger.warning(detail)
                 self.flags.append(Flag(code="lookup_incomplete", detail=detail))
-        return out
+                failed |= {i for i in chunk if i not in out}
+                flags.append(Flag(code="search_incomplete", detail=detail))
+        return LookupResult(papers=out, failed=sorted(failed), flags=flags)
 
     def probe(self, timeout: float = 5.0) -> tuple[bool, str]:
         """One cheap request (not cached, through the limiter): does the API answer with a feed?"""

@@ -10,37 +10,63 @@ Two line shapes are read:
   ``update_date``, ``authors_parsed``.
 
 Where no v1 date is known, the date is derived from the id's YYMM and the paper is marked
-``published_estimated``.  The index (BM25, porter stemming) lives at ``index_path`` and is rebuilt
-when the source file's fingerprint (size, mtime, SHA-256) changes.
+``published_estimated`` (parsing: tools/arxiv/snapshot_parse.py). The index (BM25, porter stemming;
+written by tools/arxiv/snapshot_import.py) is either one `retest snapshot import` made — for the
+whole metadata dump — or one made at ``index_path`` on first use and rebuilt when the file's
+fingerprint (size, mtime, SHA-256) changes. See `SnapshotSource` for which, and "search planning"
+below for how searches stay fast at millions of records.
 """
 from __future__ import annotations
 
-import gzip
+import bisect
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
-from claims.dates import date_from_arxiv_id, from_int, to_int
+from claims.dates import from_int, to_int
 from claims.models import Flag, Paper, split_arxiv_id
+from tools.arxiv.snapshot_import import (
+    INDEX_SCHEMA,
+    PK_SCALE,
+    TOKENIZER,
+    build_index,
+    default_import_path,
+    is_sqlite_file,
+    partial_path,
+    pk_range,
+    read_meta,
+    remove_db,
+    same_source,
+    source_identity,
+)
+from tools.arxiv.snapshot_parse import (  # noqa: F401 - re-exported: the names callers know
+    MAX_LOGGED_SKIPS,
+    BadRecord,
+    is_dump_shape,
+    iter_records,
+    normalize_ws,
+    paper_from_record,
+    paper_to_dump_record,
+    record_fields,
+)
 from tools.base import SearchQuery, SearchResult
 
 logger = logging.getLogger(__name__)
 
-INDEX_SCHEMA = 4  # bump when the parser or the table layout changes: forces a rebuild
 MAX_QUERY_TERMS = 32
-MAX_LOGGED_SKIPS = 20
 _DATA_DIR = Path(__file__).resolve().parent / "data"
 
 STOPWORDS = frozenset(
@@ -55,16 +81,11 @@ STOPWORDS = frozenset(
 )
 
 _TERM_RE = re.compile(r"[^\W_]+", re.UNICODE)
-_WS_RE = re.compile(r"\s+")
 
 
 def default_snapshot_path() -> Path:
     """The bundled snapshot of real arXiv records (see tools/arxiv/data/README.md)."""
     return _DATA_DIR / "papers.jsonl"
-
-
-def normalize_ws(text: str | None) -> str:
-    return _WS_RE.sub(" ", text or "").strip()
 
 
 def query_terms(text: str) -> list[str]:
@@ -90,221 +111,67 @@ def fts_expression(text: str, field: str = "all") -> str | None:
     return f"{{{column}}} : ({expr})" if column else expr
 
 
-# --------------------------------------------------------------------------- parsing
+# --------------------------------------------------------------------------- search planning
+
+# Searching millions of records. FTS5's bm25() costs about 1 µs for every record that a query term
+# matches inside the date window (it is scored and ranked) plus about 20 ns for every record in each
+# term's whole posting list (counted once per query, for the IDF). A query of six ordinary words
+# over the 2.7M-record dump matches a million records or more, so on a large index a query is
+# planned from the document frequencies stored at import (`terms`) and the per-month counts:
+#
+# * words in more than half the records are left out (bm25 gives them an IDF of ~0) unless nothing
+#   else is left;
+# * the *core*: the rarest words, while the records they match inside the window stay within
+#   SCORE_BUDGET and all counted postings within IDF_BUDGET (at least one word); a search over at
+#   least half the index (no window, or only "before a claim's date") gets WIDE_FACTOR times both;
+# * if words remain, the *boost*: the next rarest while IDF_BUDGET allows. The index is searched for
+#   ``(core) AND (core OR boost)``: only records with a core word are scored, but the boost words
+#   raise those that also have them (FTS5 seeks in their posting lists instead of walking them);
+#   the best RERANK_POOL (at least 4x the results asked for) are then re-ranked in Python by exactly
+#   FTS5's BM25 over every query word (term frequencies from re-tokenising just those records with
+#   the same tokenizer, document frequencies from `terms`), and the cap applied.
+#
+# An index under MIN_PLANNED records (every test corpus, the bundled snapshot) searches every word
+# as before, so its results are exactly those of a plain BM25 search.
+MIN_PLANNED = 50_000
+SCORE_BUDGET = 30_000  # records scored inside a date window (~0.5-1 µs each) ...
+IDF_BUDGET = 400_000  # ... and postings counted for IDF (~20-45 ns each)
+WIDE_FACTOR = 2  # a search over most of the index (no window, or "before a claim's date") gets twice that
+RERANK_POOL = 200
+_K1, _B = 1.2, 0.75  # FTS5's bm25 constants
+_COLUMN_WEIGHTS = (2.0, 1.0)  # title, abstract: bm25(fts, 2.0, 1.0)
 
 
-class BadRecord(ValueError):
-    pass
+@dataclass
+class QueryPlan:
+    core: list[str]  # words whose posting lists are walked: a record needs one of them
+    boost: list[str]  # words that raise the records found, without being walked
+    scored: list[str]  # words the final ranking counts
+    exact: bool  # a plain BM25 search over `core` (nothing left out that matters)
 
 
-def _parse_iso_date(value: Any) -> date | None:
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str):
-        raise BadRecord(f"date is not a string: {value!r}")
-    try:
-        return date.fromisoformat(value.strip()[:10])
-    except ValueError as e:
-        raise BadRecord(f"bad date {value!r}") from e
+def _varints(blob: bytes) -> list[int]:
+    """FTS5's varints (SQLite's big-endian 7-bit format), e.g. a fts_docsize row's column sizes."""
+    out, v = [], 0
+    for c in blob:
+        v = (v << 7) | (c & 0x7F)
+        if not c & 0x80:
+            out.append(v)
+            v = 0
+    return out
 
 
-def _parse_rfc2822_date(value: Any) -> date | None:
-    if not value:
-        return None
-    try:
-        dt: datetime = parsedate_to_datetime(str(value))
-    except (TypeError, ValueError) as e:
-        raise BadRecord(f"bad version date {value!r}") from e
-    return dt.date()
+class SnapshotIndexError(RuntimeError):
+    """An imported index that cannot be used as it is (unfinished, or from another retest version)."""
 
 
-def _version_number(label: Any) -> int:
-    m = re.fullmatch(r"v?(\d+)", str(label).strip())
-    if not m:
-        raise BadRecord(f"bad version label {label!r}")
-    return int(m[1])
-
-
-def _author_from_parsed(parts: Any) -> str:
-    if not isinstance(parts, list | tuple):
-        raise BadRecord("authors_parsed entry is not a list")
-    last = str(parts[0]) if len(parts) > 0 else ""
-    first = str(parts[1]) if len(parts) > 1 else ""
-    suffix = str(parts[2]) if len(parts) > 2 else ""
-    return normalize_ws(" ".join(p for p in (first, last, suffix) if p))
-
-
-def _split_author_string(authors: str) -> list[str]:
-    flat = normalize_ws(authors)
-    if not flat:
-        return []
-    parts = re.split(r",\s*|\s+and\s+", flat)
-    return [p.strip() for p in parts if p.strip()]
-
-
-def is_dump_shape(obj: dict[str, Any]) -> bool:
-    versions = obj.get("versions")
-    return (
-        isinstance(obj.get("authors"), str)
-        or "authors_parsed" in obj
-        or "update_date" in obj
-        or (isinstance(versions, list) and bool(versions) and isinstance(versions[0], dict))
-    )
-
-
-def _common(obj: dict[str, Any]) -> tuple[str, int | None, str, str]:
-    raw_id = obj.get("id")
-    if not isinstance(raw_id, str) or not raw_id.strip():
-        raise BadRecord("missing id")
-    try:
-        arxiv_id, version = split_arxiv_id(raw_id)
-    except ValueError as e:
-        raise BadRecord(str(e)) from e
-    title = normalize_ws(obj.get("title") if isinstance(obj.get("title"), str) else "")
-    if not title:
-        raise BadRecord(f"{arxiv_id}: missing title")
-    abstract = obj.get("abstract")
-    if abstract is not None and not isinstance(abstract, str):
-        raise BadRecord(f"{arxiv_id}: abstract is not a string")
-    return arxiv_id, version, title, normalize_ws(abstract)
-
-
-def _finish(arxiv_id: str, published: date | None, **kw: Any) -> Paper:
-    estimated = False
-    if published is None:
-        published = date_from_arxiv_id(arxiv_id)
-        estimated = published is not None
-    return Paper(arxiv_id=arxiv_id, published=published, published_estimated=estimated, **kw)
-
-
-def paper_from_record(obj: Any) -> Paper:
-    """One JSON object of either shape to a Paper. Raises BadRecord."""
-    if not isinstance(obj, dict):
-        raise BadRecord("line is not a JSON object")
-    return _from_dump(obj) if is_dump_shape(obj) else _from_retest(obj)
-
-
-def _from_retest(obj: dict[str, Any]) -> Paper:
-    arxiv_id, id_version, title, abstract = _common(obj)
-    authors = obj.get("authors") or []
-    if not isinstance(authors, list):
-        raise BadRecord(f"{arxiv_id}: authors is not a list")
-    cats = obj.get("categories") or []
-    if isinstance(cats, str):
-        cats = cats.split()
-    if not isinstance(cats, list):
-        raise BadRecord(f"{arxiv_id}: categories is not a list")
-    version = id_version or 1
-    versions = obj.get("versions")
-    last_version_date = None
-    if isinstance(versions, dict) and versions:
-        numbered = sorted((_version_number(k), v) for k, v in versions.items())
-        version = max(version, numbered[-1][0])
-        last_version_date = _parse_iso_date(numbered[-1][1]) if numbered[-1][0] > 1 else None
-    primary = obj.get("primary_category") or (cats[0] if cats else None)
-    return _finish(
-        arxiv_id,
-        _parse_iso_date(obj.get("published")),
-        version=version,
-        title=title,
-        abstract=abstract,
-        authors=[normalize_ws(str(a)) for a in authors if normalize_ws(str(a))],
-        updated=_parse_iso_date(obj.get("updated")) or last_version_date,
-        categories=[str(c) for c in cats],
-        primary_category=str(primary) if primary else None,
-    )
-
-
-def _from_dump(obj: dict[str, Any]) -> Paper:
-    arxiv_id, id_version, title, abstract = _common(obj)
-    versions = obj.get("versions") or []
-    if not isinstance(versions, list):
-        raise BadRecord(f"{arxiv_id}: versions is not a list")
-    dated: list[tuple[int, date | None]] = []
-    for v in versions:
-        if not isinstance(v, dict):
-            raise BadRecord(f"{arxiv_id}: version entry is not an object")
-        dated.append((_version_number(v.get("version", "")), _parse_rfc2822_date(v.get("created"))))
-    dated.sort(key=lambda t: t[0])
-    published = next((d for n, d in dated if n == 1), None)
-    version = max([n for n, _ in dated] + [id_version or 1])
-    updated = dated[-1][1] if dated and dated[-1][0] > 1 else None
-    if updated == published:
-        updated = None
-    if obj.get("authors_parsed"):
-        parsed = obj["authors_parsed"]
-        if not isinstance(parsed, list):
-            raise BadRecord(f"{arxiv_id}: authors_parsed is not a list")
-        authors = [a for a in (_author_from_parsed(p) for p in parsed) if a]
-    else:
-        authors = _split_author_string(obj.get("authors") or "")
-    cats_raw = obj.get("categories") or ""
-    cats = cats_raw.split() if isinstance(cats_raw, str) else [str(c) for c in cats_raw]
-    return _finish(
-        arxiv_id,
-        published,
-        version=version,
-        title=title,
-        abstract=abstract,
-        authors=authors,
-        updated=updated,
-        categories=cats,
-        primary_category=cats[0] if cats else None,
-    )
-
-
-def _fmt_rfc2822(d: date) -> str:
-    return datetime(d.year, d.month, d.day, 12, 0, 0).strftime("%a, %d %b %Y %H:%M:%S GMT")
-
-
-def paper_to_dump_record(paper: Paper) -> dict[str, Any]:
-    """A Paper in the public arXiv metadata dump shape (the inverse of the dump parser)."""
-    versions = [{"version": "v1", "created": _fmt_rfc2822(paper.published)}] if paper.published else []
-    for n in range(2, paper.version + 1):
-        d = paper.updated or paper.published
-        versions.append({"version": f"v{n}", "created": _fmt_rfc2822(d) if d else ""})
-    parsed = []
-    for name in paper.authors:
-        first, _, last = name.rpartition(" ")
-        parsed.append([last, first, ""])
-    return {
-        "id": paper.arxiv_id,
-        "submitter": None,
-        "authors": ", ".join(paper.authors),
-        "title": paper.title,
-        "comments": None,
-        "journal-ref": None,
-        "doi": None,
-        "categories": " ".join(paper.categories),
-        "license": None,
-        "abstract": paper.abstract,
-        "versions": versions,
-        "update_date": (paper.updated or paper.published or date(1991, 8, 14)).isoformat(),
-        "authors_parsed": parsed,
-    }
-
-
-def _open_text(path: Path):
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
-
-
-def iter_records(path: Path, skipped: list[str]) -> Iterator[Paper]:
-    """Papers from a snapshot file; bad lines are appended to `skipped` as 'file:line: reason'."""
-    with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield paper_from_record(json.loads(line))
-            except (json.JSONDecodeError, BadRecord, ValueError, TypeError, KeyError, IndexError) as e:
-                reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-                skipped.append(f"{path}:{lineno}: {reason}")
-                if len(skipped) <= MAX_LOGGED_SKIPS:
-                    logger.warning("skipping bad snapshot line %s:%d: %s", path, lineno, reason)
+def _window_months(months: dict[str, int]) -> tuple[list[int], list[int]]:
+    keys = sorted(int(k) for k in months)
+    cum, total = [], 0
+    for k in keys:
+        total += months[str(k)]
+        cum.append(total)
+    return keys, cum
 
 
 # --------------------------------------------------------------------------- the source
@@ -330,23 +197,91 @@ def default_index_path(snapshot_path: Path) -> Path:
 
 
 class SnapshotSource:
-    """Search over a local arXiv snapshot (SQLite FTS5, BM25). Implements tools.base.SearchSource."""
+    """Search over a local arXiv snapshot (SQLite FTS5, BM25). Implements tools.base.SearchSource.
+
+    Which index is searched, in order:
+
+    1. `path` is itself an index (a SQLite file written by `retest snapshot import --index PATH`):
+       that index, as it is;
+    2. `retest snapshot import` has imported `path` into `imports_dir` (default: ``snapshots/``
+       beside `index_path`; for a run, RETEST_HOME/snapshots/): that index, even if the file has
+       changed since (a warning says to import it again); an unfinished import is an error;
+    3. otherwise the file is indexed at `index_path` on first use and re-indexed when it changes.
+    """
 
     name = "snapshot"
 
-    def __init__(self, path: Path | None = None, *, index_path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, index_path: Path | None = None,
+                 imports_dir: Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_snapshot_path()
         self.index_path = Path(index_path) if index_path is not None else default_index_path(self.path)
+        self.imports_dir = Path(imports_dir) if imports_dir is not None else self.index_path.parent / "snapshots"
         self.requests = 0
         self.rebuilt = False
+        self.imported = False
+        self.stale = False
         self.skipped: list[str] = []
         self._lock = threading.Lock()
-        self._ensure_index()
+        self.index_path = self._resolve_index()
         self._db = sqlite3.connect(f"file:{self.index_path}?mode=ro", uri=True, check_same_thread=False)
+        meta = {k: v for k, v in self._db.execute("SELECT key, value FROM meta")}
+        self.meta: dict[str, Any] = {k: json.loads(v) for k, v in meta.items()}
+        self.stats: dict[str, Any] = self.meta["stats"]
+        self.size: int = self.stats["records"]
+        self.skipped_total: int = self.stats["skipped"]
         self.skipped = [r[0] for r in self._db.execute("SELECT message FROM skipped ORDER BY n")]
-        self.size = self._db.execute("SELECT count(*) FROM papers").fetchone()[0]
+        self._months, self._months_cum = _window_months(self.stats.get("months", {}))
+        self._df_floor = int(self.stats.get("terms_threshold", 1))
+        # the index's tokenizer, on its own: query words to stems, candidates to term positions
+        self._tok = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        self._tok.executescript(
+            f"CREATE VIRTUAL TABLE t USING fts5(w, tokenize='{TOKENIZER}', content='');"
+            "CREATE VIRTUAL TABLE tv USING fts5vocab(t, 'instance');"
+            f"CREATE VIRTUAL TABLE c USING fts5(title, abstract, tokenize='{TOKENIZER}', content='');"
+            "CREATE VIRTUAL TABLE cv USING fts5vocab(c, 'instance');"
+        )
+        avg = self._db.execute("SELECT block FROM fts_data WHERE id = 1").fetchone()
+        self._avg = _varints(avg[0]) if avg else [0, 0, 0]  # rows, then tokens per column
+        self._stem_cache: dict[str, tuple[str, ...]] = {}
+        self._df_cache: dict[str, int] = {}
+        self._count_cache: dict[str, int] = {}
 
-    # ---- index lifecycle
+    # ---- which index
+
+    def _resolve_index(self) -> Path:
+        if not self.path.exists():
+            raise FileNotFoundError(f"arXiv snapshot not found: {self.path}")
+        if is_sqlite_file(self.path):
+            self._check_imported(self.path, read_meta(self.path))
+            self.imported = True
+            return self.path
+        imported = default_import_path(self.path, self.imports_dir)
+        if imported.exists():
+            meta = read_meta(imported)
+            self._check_imported(imported, meta)
+            self.imported = True
+            if not same_source((meta.get("import") or {}).get("source"), source_identity(self.path)):
+                self.stale = True
+                logger.warning("%s changed since it was imported into %s; searching the index as imported "
+                               "(run `retest snapshot import %s` to bring it up to date)", self.path, imported, self.path)
+            return imported
+        unfinished = partial_path(imported)
+        if unfinished.exists():
+            line = (read_meta(unfinished, recover=True).get("import") or {}).get("line", 0)
+            raise SnapshotIndexError(
+                f"the import of {self.path} into {imported} is unfinished (stopped after line {line:,}): "
+                f"run `retest snapshot import {self.path}` to finish it")
+        self._ensure_index()
+        return self.index_path
+
+    def _check_imported(self, index: Path, meta: dict[str, Any]) -> None:
+        if meta.get("schema") != INDEX_SCHEMA or "stats" not in meta:
+            src = (meta.get("import") or {}).get("source", {}).get("path") or "the file"
+            raise SnapshotIndexError(
+                f"{index} is not a finished snapshot index of this retest version: "
+                f"run `retest snapshot import {src}` again")
+
+    # ---- on-demand index lifecycle (a snapshot file nobody imported)
 
     def _fingerprint_stat(self) -> dict[str, Any]:
         st = self.path.stat()
@@ -359,15 +294,14 @@ class SnapshotSource:
             con = sqlite3.connect(f"file:{self.index_path}?mode=ro", uri=True)
             try:
                 row = con.execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
+                done = con.execute("SELECT 1 FROM meta WHERE key='stats'").fetchone()
             finally:
                 con.close()
-            return json.loads(row[0]) if row else None
+            return json.loads(row[0]) if row and done else None
         except (sqlite3.Error, json.JSONDecodeError):
             return None
 
     def _ensure_index(self) -> None:
-        if not self.path.exists():
-            raise FileNotFoundError(f"arXiv snapshot not found: {self.path}")
         self.index_path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.index_path) + ".lock"):
             stored = self._stored_fingerprint()
@@ -393,52 +327,20 @@ class SnapshotSource:
         fd, tmp_name = tempfile.mkstemp(prefix=self.index_path.name + ".", dir=self.index_path.parent)
         os.close(fd)
         tmp = Path(tmp_name)
-        skipped: list[str] = []
+        first: list[str] = []
+
+        def on_skip(path: Path, line: int, reason: str) -> None:
+            if len(first) < MAX_LOGGED_SKIPS:
+                first.append(f"{path}:{line}: {reason}")
+                logger.warning("skipping bad snapshot line %s:%d: %s", path, line, reason)
+
         try:
-            con = sqlite3.connect(tmp)
-            con.executescript(
-                """
-                PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
-                CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
-                CREATE TABLE papers(pk INTEGER PRIMARY KEY, id TEXT UNIQUE, d INTEGER, title TEXT,
-                                    abstract TEXT, cats TEXT, json TEXT);
-                CREATE TABLE skipped(n INTEGER PRIMARY KEY, message TEXT);
-                """
-            )
-            batch: list[tuple] = []
-            sql = "INSERT OR REPLACE INTO papers(id, d, title, abstract, cats, json) VALUES (?,?,?,?,?,?)"
-            for p in iter_records(self.path, skipped):
-                eff = p.effective_published()
-                batch.append(
-                    (p.arxiv_id, to_int(eff) if eff else None, p.title, p.abstract,
-                     json.dumps(p.categories), p.model_dump_json(exclude={"title", "abstract"}))
-                )
-                if len(batch) >= 5000:
-                    con.executemany(sql, batch)
-                    batch.clear()
-            con.executemany(sql, batch)
-            con.executescript(
-                """
-                CREATE VIRTUAL TABLE fts USING fts5(title, abstract, content='papers',
-                    content_rowid='pk', tokenize='porter unicode61 remove_diacritics 2');
-                INSERT INTO fts(rowid, title, abstract) SELECT pk, title, abstract FROM papers;
-                CREATE TABLE cats(pid INTEGER, cat TEXT);
-                INSERT INTO cats SELECT p.pk, j.value FROM papers p, json_each(p.cats) j;
-                CREATE INDEX cats_cat ON cats(cat, pid);
-                CREATE INDEX papers_d ON papers(d);
-                """
-            )
-            con.executemany("INSERT INTO skipped(message) VALUES (?)", [(s,) for s in skipped])
-            con.execute("INSERT INTO meta VALUES ('fingerprint', ?)", (json.dumps(fp),))
-            con.execute("INSERT INTO meta VALUES ('source', ?)", (str(self.path),))
-            con.commit()
-            con.close()
+            stats = build_index(self.path, tmp, on_skip=on_skip, extra_meta={"fingerprint": fp})
             os.replace(tmp, self.index_path)
         finally:
-            if tmp.exists():
-                tmp.unlink()
-        if skipped:
-            logger.warning("skipped %d bad line(s) in %s (first: %s)", len(skipped), self.path, skipped[0])
+            remove_db(tmp)
+        if stats["skipped"]:
+            logger.warning("skipped %d bad line(s) in %s (first: %s)", stats["skipped"], self.path, first[0])
         self.rebuilt = True
 
     # ---- SearchSource
@@ -454,36 +356,244 @@ class SnapshotSource:
             )
 
     def _search(self, query: SearchQuery) -> list[Paper]:
-        where: list[str] = []
-        args: list[Any] = []
-        if query.after is not None:
-            where.append("p.d > ?")
-            args.append(to_int(query.after))
-        if query.before is not None:
-            where.append("p.d <= ?")
-            args.append(to_int(query.before))
-        if query.categories:
-            where.append(f"p.pk IN (SELECT pid FROM cats WHERE cat IN ({','.join('?' * len(query.categories))}))")
-            args.extend(query.categories)
-        expr = fts_expression(query.text, query.field)
-        if expr is None:
-            if not where:
+        lo, hi = pk_range(to_int(query.after) if query.after else None,
+                          to_int(query.before) if query.before else None)
+        if hi is not None and lo is None:
+            lo = PK_SCALE  # a date bound excludes the undated (row ids below PK_SCALE)
+        if lo is not None and hi is not None and lo > hi:
+            return []
+        words = query_terms(query.text)
+        if not words:
+            if lo is None and not query.categories:
                 return []
-            sql = (
-                "SELECT p.json, p.title, p.abstract FROM papers p WHERE " + " AND ".join(where)
-                + " ORDER BY p.d DESC, p.id LIMIT ?"
-            )
-        else:
-            sql = (
-                "SELECT p.json, p.title, p.abstract FROM fts JOIN papers p ON p.pk = fts.rowid WHERE fts MATCH ?"
-                + "".join(" AND " + w for w in where)
-                + " ORDER BY bm25(fts, 2.0, 1.0), p.d DESC, p.id LIMIT ?"
-            )
-            args.insert(0, expr)
-        args.append(query.max_results)
+            return self._newest(lo, hi, list(query.categories), query.max_results)
+        plan = self.plan(words, lo, hi)
+        column = {"ti": "title", "abs": "abstract"}.get(query.field)
+
+        def match(ws: list[str]) -> str:
+            expr = " OR ".join('"' + t.replace('"', '""') + '"' for t in ws)
+            return f"{{{column}}} : ({expr})" if column else f"({expr})"
+
+        expr = match(plan.core) if not plan.boost else f"{match(plan.core)} AND {match(plan.core + plan.boost)}"
+        where, args = ["fts MATCH ?"], [expr]
+        if lo is not None:
+            where.append("fts.rowid >= ?")
+            args.append(lo)
+        if hi is not None:
+            where.append("fts.rowid <= ?")
+            args.append(hi)
+        if query.categories:
+            marks = ",".join("?" * len(query.categories))
+            where.append(f"EXISTS (SELECT 1 FROM cats c WHERE c.cat IN ({marks}) AND c.pid = fts.rowid)")
+            args.extend(query.categories)
+        limit = query.max_results if plan.exact else max(RERANK_POOL, 4 * query.max_results)
+        # rank and cap inside the full-text index; only the capped rows are read from `papers`
+        sql = (
+            "SELECT p.json, p.title, p.abstract, t.r FROM (SELECT fts.rowid AS r, bm25(fts, 2.0, 1.0) AS s FROM fts "
+            f"WHERE {' AND '.join(where)} ORDER BY s, r DESC LIMIT ?) t JOIN papers p ON p.pk = t.r "
+            f"ORDER BY t.s, t.r / {PK_SCALE} DESC, p.id"
+        )
+        args.append(limit)
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [_row_paper(*r) for r in rows]
+        if not plan.exact:
+            rows = self._rerank(rows, plan.scored, query.field)[: query.max_results]
+        return [_row_paper(js, title, abstract) for js, title, abstract, _ in rows]
+
+    def _newest(self, lo: int | None, hi: int | None, cats: list[str], k: int) -> list[Paper]:
+        """Papers in the window (and categories), newest first, those of the same day by id: the
+        primary key backwards, plus the rest of the last day taken, to order that day by id."""
+        lo = 0 if lo is None else lo
+        hi = (1 << 62) if hi is None else hi
+
+        def pks(a: int, b: int, limit: int | None) -> set[int]:
+            tail = "ORDER BY pid DESC LIMIT ?" if limit else ""
+            if not cats:
+                q = "SELECT pk FROM papers WHERE pk BETWEEN ? AND ? " + tail.replace("pid", "pk")
+                return {r[0] for r in self._db.execute(q, (a, b, limit) if limit else (a, b))}
+            out: set[int] = set()
+            for c in dict.fromkeys(cats):
+                q = "SELECT pid FROM cats WHERE cat = ? AND pid BETWEEN ? AND ? " + tail
+                out.update(r[0] for r in self._db.execute(q, (c, a, b, limit) if limit else (c, a, b)))
+            return out
+
+        with self._lock:
+            top = sorted(pks(lo, hi, k), reverse=True)[:k]
+            if len(top) == k:  # the last day taken may hold more papers than fit: take it whole
+                day = top[-1] // PK_SCALE
+                top = sorted(set(top) | pks(max(lo, day * PK_SCALE), min(hi, day * PK_SCALE + PK_SCALE - 1), None))
+            if not top:
+                return []
+            rows = []
+            for i in range(0, len(top), 500):
+                chunk = top[i : i + 500]
+                rows += self._db.execute(f"SELECT json, title, abstract, pk, id FROM papers WHERE pk IN "
+                                         f"({','.join('?' * len(chunk))})", chunk).fetchall()
+        rows.sort(key=lambda r: (-(r[3] // PK_SCALE), r[4]))
+        return [_row_paper(js, title, abstract) for js, title, abstract, _, _ in rows[:k]]
+
+    # ---- term selection
+
+    def _stems(self, words: list[str]) -> dict[str, tuple[str, ...]]:
+        """Each word's tokens as the index stores them (the same tokenizer, porter stems)."""
+        missing = [w for w in words if w not in self._stem_cache]
+        if missing:
+            if len(self._stem_cache) > 50_000:
+                self._stem_cache.clear()
+            with self._lock:
+                self._tok.execute("BEGIN")
+                self._tok.execute("INSERT INTO t(t) VALUES('delete-all')")
+                self._tok.executemany("INSERT INTO t(rowid, w) VALUES (?, ?)", list(enumerate(missing)))
+                self._tok.execute("COMMIT")
+                found: dict[int, list[str]] = {}
+                for term, doc in self._tok.execute("SELECT term, doc FROM tv ORDER BY doc, offset"):
+                    found.setdefault(doc, []).append(term)
+            for i, w in enumerate(missing):
+                self._stem_cache[w] = tuple(found.get(i, ()))
+        return {w: self._stem_cache[w] for w in words}
+
+    def _df(self, stems: Sequence[str]) -> dict[str, int]:
+        """Document frequencies from `terms`; a stem not there (rarer than its threshold) counts as
+        the threshold, an upper bound."""
+        missing = [s for s in dict.fromkeys(stems) if s not in self._df_cache]
+        if missing:
+            if len(self._df_cache) > 50_000:
+                self._df_cache.clear()
+            with self._lock:
+                got = dict(self._db.execute(
+                    f"SELECT term, df FROM terms WHERE term IN ({','.join('?' * len(missing))})", missing).fetchall())
+            for s in missing:
+                self._df_cache[s] = got.get(s, -1)
+        return {s: self._df_cache[s] if self._df_cache[s] >= 0 else self._df_floor for s in stems}
+
+    def window_share(self, lo: int | None, hi: int | None) -> float:
+        """The share of the papers whose row id lies in [lo, hi] (from the per-month counts)."""
+        if not self.size or (lo is None and hi is None):
+            return 1.0
+        lo_m = (lo // PK_SCALE) // 100 if lo is not None else 0
+        hi_m = (hi // PK_SCALE) // 100 if hi is not None else 1 << 40
+        keys, cum = self._months, self._months_cum
+        a = bisect.bisect_left(keys, lo_m)
+        b = bisect.bisect_right(keys, hi_m)
+        n = (cum[b - 1] if b > 0 else 0) - (cum[a - 1] if a > 0 else 0)
+        return min(1.0, n / self.size)  # whole months at both ends: an over-estimate, on purpose
+
+    def plan(self, words: list[str], lo: int | None = None, hi: int | None = None) -> QueryPlan:
+        """Which words to search, and how (see SCORE_BUDGET above)."""
+        if len(words) < 2 or self.size < MIN_PLANNED:
+            return QueryPlan(core=words, boost=[], scored=words, exact=True)
+        stems = self._stems(words)
+        df = self._df([s for w in words for s in stems[w]])
+        rarity = {w: min((df[s] for s in stems[w]), default=0) for w in words}  # a phrase's df <= its rarest token's
+        postings = {w: sum(df[s] for s in stems[w]) for w in words}
+        share = self.window_share(lo, hi)
+        factor = WIDE_FACTOR if share >= 0.5 else 1
+        score_budget, idf_budget = SCORE_BUDGET * factor, IDF_BUDGET * factor
+        order = sorted(words, key=lambda w: (rarity[w], words.index(w)))
+        usable = [w for w in order if rarity[w] * 2 <= self.size] or order[:1]
+        core: list[str] = []
+        scored = counted = 0.0
+        for w in usable:
+            if core and (scored + rarity[w] * share > score_budget or counted + postings[w] > idf_budget):
+                break
+            core.append(w)
+            scored += rarity[w] * share
+            counted += postings[w]
+        boost: list[str] = []
+        counted *= 2  # with a boost, the core words appear twice in the expression: counted twice for IDF
+        for w in usable[len(core):]:
+            if counted + postings[w] > idf_budget:
+                break
+            boost.append(w)
+            counted += postings[w]
+        in_order = [w for w in words if w in usable]
+        if len(core) == len(usable):  # every word that counts: a plain search
+            return QueryPlan(core=in_order, boost=[], scored=in_order, exact=True)
+        return QueryPlan(core=[w for w in words if w in core], boost=[w for w in words if w in boost],
+                         scored=in_order, exact=False)
+
+    def select_terms(self, words: list[str], lo: int | None = None, hi: int | None = None) -> list[str]:
+        """The words whose posting lists a search walks (the plan's core), in their original order."""
+        return self.plan(words, lo, hi).core
+
+    def _exact_df(self, word: str, stems: tuple[str, ...]) -> int:
+        """A word's document frequency: from `terms` when stored there, else counted (it is rare)."""
+        if len(stems) == 1:
+            self._df(stems)
+            if self._df_cache[stems[0]] >= 0:
+                return self._df_cache[stems[0]]
+        key = "\x00".join(stems)
+        if key not in self._count_cache:
+            if len(self._count_cache) > 50_000:
+                self._count_cache.clear()
+            with self._lock:
+                self._count_cache[key] = self._db.execute(
+                    "SELECT count(*) FROM fts WHERE fts MATCH ?", ('"' + word.replace('"', '""') + '"',)).fetchone()[0]
+        return self._count_cache[key]
+
+    def bm25(self, rows: Sequence[tuple[str, str, int]], words: list[str], field: str = "all") -> list[float]:
+        """FTS5's bm25(fts, 2.0, 1.0) score (higher is better here) of each (title, abstract, row id)
+        for the query `words`: the same tokenizer, constants, column weights and document lengths;
+        document frequencies over the whole record."""
+        stems = self._stems(words)
+        n_row = self._avg[0]
+        avgdl = sum(self._avg[1:]) / n_row if n_row else 1.0
+        words = [w for w in words if stems[w]]  # a word with no token matches nothing
+        if not words:
+            return [0.0] * len(rows)
+        idf = {}
+        for w in words:
+            hits = self._exact_df(w, stems[w])
+            v = math.log((n_row - hits + 0.5) / (hits + 0.5))
+            idf[w] = v if v > 0 else 1e-6
+        wt, wa = _COLUMN_WEIGHTS
+        weights = {"all": (wt, wa), "ti": (wt, 0.0), "abs": (0.0, wa)}[field]
+        pks = [r[2] for r in rows]
+        with self._lock:
+            sizes = dict(self._db.execute(
+                f"SELECT id, sz FROM fts_docsize WHERE id IN ({','.join('?' * len(pks))})", pks).fetchall())
+            self._tok.execute("BEGIN")
+            self._tok.execute("INSERT INTO c(c) VALUES('delete-all')")
+            self._tok.executemany("INSERT INTO c(rowid, title, abstract) VALUES (?, ?, ?)",
+                                  [(i, r[0], r[1]) for i, r in enumerate(rows)])
+            self._tok.execute("COMMIT")
+            wanted = sorted({s for w in words for s in stems[w]})
+            places: dict[str, dict[tuple[int, int], set[int]]] = {s: {} for s in wanted}
+            for term, doc, col, off in self._tok.execute(
+                    f"SELECT term, doc, col, offset FROM cv WHERE term IN ({','.join('?' * len(wanted))})", wanted):
+                places[term].setdefault((doc, 0 if col == "title" else 1), set()).add(off)
+        scores = []
+        for i, r in enumerate(rows):
+            d = float(sum(_varints(sizes.get(r[2], b""))))
+            norm = _K1 * (1 - _B + _B * d / avgdl)
+            total = 0.0
+            for w in words:
+                f = 0.0
+                st = stems[w]
+                for col in (0, 1):
+                    first = places[st[0]].get((i, col)) if st else None
+                    if not first:
+                        continue
+                    if len(st) == 1:
+                        tf = len(first)
+                    else:
+                        rest = [places[t].get((i, col), set()) for t in st[1:]]
+                        tf = sum(1 for p in first if all(p + j + 1 in ps for j, ps in enumerate(rest)))
+                    f += weights[col] * tf
+                total += idf[w] * (f * (_K1 + 1.0)) / (f + norm)
+            scores.append(total)
+        return scores
+
+    def _rerank(self, rows: list[tuple], words: list[str], field: str) -> list[tuple]:
+        """Rows (json, title, abstract, row id) in order of FTS5's BM25 over every word of the query."""
+        if not rows:
+            return rows
+        scores = self.bm25([(r[1], r[2], r[3]) for r in rows], words, field)
+        keyed = sorted(zip(scores, rows, strict=True),
+                       key=lambda t: (-t[0], -(t[1][3] // PK_SCALE), json.loads(t[1][0])["arxiv_id"]))
+        return [r for _, r in keyed]
+
+    # ---- the rest
 
     def lookup(self, ids: Sequence[str]) -> dict[str, Paper]:
         wanted: list[str] = []
@@ -510,11 +620,66 @@ class SnapshotSource:
             yield _row_paper(*row)
 
     def date_range(self) -> tuple[date | None, date | None]:
-        lo, hi = self._db.execute("SELECT min(d), max(d) FROM papers").fetchone()
+        lo, hi = self.stats.get("d_min"), self.stats.get("d_max")
         return (from_int(lo) if lo else None, from_int(hi) if hi else None)
 
     def close(self) -> None:
         self._db.close()
+        self._tok.close()
 
     def __repr__(self) -> str:
-        return f"SnapshotSource({str(self.path)!r}, papers={self.size}, skipped={len(self.skipped)})"
+        return f"SnapshotSource({str(self.path)!r}, papers={self.size}, skipped={self.skipped_total})"
+
+
+# --------------------------------------------------------------------------- what an index holds
+
+SMALL_FILE = 64 << 20  # `describe_snapshot` indexes a file this small itself; a bigger one must be imported
+
+
+def _disk_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in (path, Path(str(path) + "-wal")) if p.exists())
+
+
+def describe_snapshot(path: Path | None = None, *, index_path: Path | None = None,
+                      imports_dir: Path | None = None) -> dict[str, Any]:
+    """What `retest snapshot info` prints: which index serves `path` (a snapshot file or an index)
+    and what it holds. Indexes a small file that has no index yet; never starts a big import."""
+    path = Path(path) if path is not None else default_snapshot_path()
+    index_path = Path(index_path) if index_path is not None else default_index_path(path)
+    imports_dir = Path(imports_dir) if imports_dir is not None else index_path.parent / "snapshots"
+    out: dict[str, Any] = {"snapshot": str(path), "status": "ready"}
+    if not path.exists():
+        raise FileNotFoundError(f"arXiv snapshot not found: {path}")
+    if is_sqlite_file(path):
+        meta = read_meta(path, recover=True)
+        if isinstance(meta.get("import"), dict) and "stats" not in meta:  # an INDEX.partial
+            st = meta["import"]
+            return {**out, "status": "unfinished", "index": str(path), "kind": "import",
+                    "source": st.get("source"), "state": st, "size_bytes": _disk_size(path)}
+    else:
+        imported = default_import_path(path, imports_dir)
+        unfinished = partial_path(imported)
+        if not imported.exists() and unfinished.exists():
+            st = read_meta(unfinished, recover=True).get("import") or {}
+            return {**out, "status": "unfinished", "index": str(unfinished), "kind": "import",
+                    "source": st.get("source"), "state": st, "size_bytes": _disk_size(unfinished)}
+        if not imported.exists() and path.stat().st_size > SMALL_FILE and not (
+                index_path.exists() and (read_meta(index_path).get("fingerprint") or {}).get("size") == path.stat().st_size):
+            return {**out, "status": "not indexed", "source": {"path": str(path), "size": path.stat().st_size}}
+    src = SnapshotSource(path, index_path=index_path, imports_dir=imports_dir)
+    try:
+        meta = src.meta
+        st = meta.get("import") or {}
+        out.update({
+            "status": "stale" if src.stale else "ready",
+            "index": str(src.index_path),
+            "kind": meta.get("kind", "build"),
+            "source": st.get("source") or {"path": str(path)},
+            "filters": meta.get("filters") or st.get("filters") or {"since": None, "categories": []},
+            "stats": src.stats,
+            "size_bytes": _disk_size(src.index_path),
+            "skipped_examples": src.skipped[:5],
+        })
+        return out
+    finally:
+        src.close()

@@ -1,6 +1,4 @@
-"""The embedded offline claim verifier (int8 ONNX MiniLM cross-encoder); see model/MODEL_CARD.md."""
-
-from tools.verifier.evaluate import aggregate_claim
-from tools.verifier.onnx_verifier import OnnxVerifier, VerifierModelMissing, load_default_verifier
-
-__all__ = ["OnnxVerifier", "VerifierModelMissing", "aggregate_claim", "load_default_verifier"]
+"""The embedded offline stance models (int8 ONNX, onnxruntime only): the paper-level model the offline
+judge uses (``paper_model``) and the sentence-level verifier (``onnx_verifier``). Training, data
+loading and evaluation live in ``tools.verifier.training`` and the modules it names, which the run path
+never imports."""

@@ -1,0 +1,44 @@
+"""A claim rests on a paper written before it: source linking respects dates and the names a claim uses."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.configuration import Settings
+from agent.runner import open_services, run_claims
+from claims.readers import read_claims
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "data" / "cases" / "scaling-and-emergence" / "papers.jsonl"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    d = tmp_path_factory.mktemp("linking")
+    f = d / "claims.yaml"
+    f.write_text(
+        "claims:\n"
+        "  - text: Kaplan-style scaling laws say compute-efficient training should put most of a growing budget"
+        " into model size and stop well before convergence\n"
+        "    date: 2020\n"
+        "  - text: Compute-optimal training scales parameters and tokens equally, about 20 tokens per parameter\n"
+        "    date: 2022\n"
+        "anchors:\n"
+        "  - id: 2203.15556\n"
+        "    title: Training Compute-Optimal Large Language Models\n"
+        "    year: 2022\n")
+    settings = Settings(home=d / "home", source="snapshot", snapshot=CORPUS, judge="baseline")
+    with open_services(settings) as svc:
+        return run_claims(read_claims(f), settings, svc, resume=False)
+
+
+def test_a_2020_claim_is_not_linked_to_a_2022_anchor_when_the_2020_paper_exists(report):
+    kaplan = report.claims[0]
+    assert kaplan.source is not None and kaplan.source.arxiv_id == "2001.08361", kaplan.source
+    assert "source_date_mismatch" not in {f.code for f in kaplan.flags}
+
+
+def test_the_anchor_still_serves_the_claim_it_fits(report):
+    chinchilla = report.claims[1]
+    assert chinchilla.source is not None and chinchilla.source.arxiv_id == "2203.15556"

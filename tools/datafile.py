@@ -1,0 +1,21 @@
+"""Errors about the files retest keeps in its data directory (RETEST_HOME): which file, what is wrong with
+it, and what to do. The faces print them as one line and exit with status 5 (docs/limits.md)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DataFileError(RuntimeError):
+    """A data file (checkpoints.sqlite, the Chroma store, a chat history…) is unreadable or corrupt."""
+
+    def __init__(self, path: str | Path, problem: str, remedy: str):
+        self.path = str(path)
+        self.problem = " ".join(str(problem).split())[:200]
+        self.remedy = remedy
+        super().__init__(f"{self.path}: {self.problem} — {self.remedy}")
+
+
+def aside_hint(path: str | Path, what: str) -> str:
+    """'move it aside (mv P P.corrupt) …' for a file or directory P."""
+    p = str(path)
+    return f"move it aside (mv '{p}' '{p}.corrupt') and run again; {what}"

@@ -1,0 +1,1 @@
+"""Training and evaluation of the paper-level stance model. Never imported on the run path."""
