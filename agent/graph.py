@@ -1,7 +1,6 @@
 """The one graph every face drives: `build_graph()` compiles it; `graph` is what LangGraph Server loads."""
 from __future__ import annotations
 
-import functools
 import sqlite3
 from pathlib import Path
 
@@ -10,8 +9,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from agent import nodes
-from agent.configuration import Settings
-from agent.services import Services, build_services
+from agent.services import Services
 from agent.state import ClaimOutput, ClaimState, RunState
 
 RECURSION_LIMIT = 100
@@ -51,6 +49,8 @@ def fan_out(state: RunState) -> list[Send]:
             arg["until"] = state["until"]
         if (cached := (state.get("verdict_cache") or {}).get(c["id"])) is not None:
             arg["cached"] = cached
+        if (ahead := (state.get("prefetched") or {}).get(c["id"])) is not None:
+            arg["prefetched"] = ahead
         sends.append(Send("retest_claim", arg))
     return sends or [Send("assemble_report", state)]
 
@@ -76,11 +76,6 @@ def sqlite_checkpointer(path: Path) -> SqliteSaver:
     conn = sqlite3.connect(str(path), check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     return SqliteSaver(conn)
-
-
-@functools.cache
-def default_services() -> Services:
-    return build_services(Settings())
 
 
 # LangGraph Server (langgraph.json) loads this: no checkpointer (the server brings its own) and

@@ -5,9 +5,14 @@ Per claim:  plan -> search -> ingest -> retrieve -> judge -> verify
 """
 from __future__ import annotations
 
+import calendar
+import hashlib
+import json
+import logging
 import math
 import re
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 from langgraph.config import get_stream_writer
@@ -15,8 +20,9 @@ from langgraph.runtime import Runtime
 
 from agent.evidence import MAX_OLDER, Candidate, claim_names, select_candidates
 from agent.judges.base import JudgeInput
-from agent.planning import keywords
-from agent.services import Services
+from agent.planning import STOPWORDS, keyword_queries, keywords
+from agent.report import method_text
+from agent.services import Services, default_services
 from agent.state import ClaimState, RunState
 from agent.verification import (
     anchor_unused,
@@ -44,7 +50,9 @@ from claims.models import (
     Verdict,
 )
 from claims.text import claim_clauses
-from tools.base import LookupResult, SearchQuery, lookup_checked
+from tools.base import LookupResult, SearchQuery, combines_searches, lookup_checked, search_many
+
+logger = logging.getLogger(__name__)
 
 LINK_MIN_SCORE = 0.5
 ANCHOR_BONUS = 0.08
@@ -70,15 +78,11 @@ def emit(step: str, detail: str = "", claim_id: str | None = None) -> None:
 
 def _svc(runtime: Runtime[Services]) -> Services:
     if runtime.context is None:  # LangGraph Server or a bare invoke: build from the environment
-        from agent.graph import default_services
-
         return default_services()
     return runtime.context
 
 
 def months_before(d: date, months: int) -> date:
-    import calendar
-
     y, m = divmod(d.year * 12 + d.month - 1 - months, 12)
     m += 1
     return date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
@@ -135,8 +139,6 @@ def _cos(a: list[float], b: list[float]) -> float:
 
 
 def _stems(text: str) -> set[str]:
-    from agent.planning import STOPWORDS
-
     return {w[:5] for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOPWORDS and len(w) > 2}
 
 
@@ -176,6 +178,27 @@ def link_sources(state: RunState, runtime: Runtime[Services]) -> dict:
     new_papers: dict[str, dict] = {}
     flags: list[dict] = []
     known = state.get("known_sources") or {}  # a sweep: sources linked by an earlier sweep
+    prefetched: dict[str, list[dict]] = {}
+    to_search = [c for c in cs.claims if not any(a in papers for a in c.anchors) and c.id not in known]
+    ahead_of: dict[str, Future] = {}
+    guess_of: dict[str, str | None] = {}
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="link-search") if combines_searches(svc.source) \
+        else None
+    if pool is not None:
+        # The API: one request per claim for the link search and, ahead, the claim's keyword plan (for the
+        # anchor it will most likely be linked to), which the search step then answers from this response.
+        # The requests go out one after another from a worker while this thread scores what came back, so
+        # the 3 s between requests is spent computing, not waiting.
+        for claim in to_search:
+            planned, guess_of[claim.id] = _planned_ahead(svc, state, claim, papers, anchor_ids)
+            ahead = [_link_query(claim)] + planned
+            prefetched[claim.id] = [q.model_dump(mode="json") for q in ahead]
+            ahead_of[claim.id] = pool.submit(search_many, svc.source, ahead)
+        pool.shutdown(wait=False)
+    # Meanwhile a second worker stores (embeds) what each claim's search step will find, so the claims'
+    # ingest has little left to do once they fan out.
+    warm = ThreadPoolExecutor(max_workers=1, thread_name_prefix="link-ingest") if ahead_of else None
+    warming: list[Future] = []
     for claim in cs.claims:
         named = [a for a in claim.anchors if a in papers]
         if named:
@@ -189,8 +212,11 @@ def link_sources(state: RunState, runtime: Runtime[Services]) -> dict:
                 sources[claim.id] = k["ref"]
                 new_papers[k["paper"]["arxiv_id"]] = k["paper"]
             continue
-        res = svc.source.search(SearchQuery(text=" ".join(keywords(claim.text)), before=claim.date_end,
-                                            max_results=10))
+        planned = []
+        if claim.id in ahead_of:
+            res, *planned = ahead_of[claim.id].result()
+        else:
+            res = svc.source.search(_link_query(claim))
         for f in res.flags:
             flags.append(_dump(f.model_copy(update={"claim_id": claim.id})))
         cands: dict[str, Paper] = {i: papers[i] for i in anchor_ids}
@@ -198,36 +224,12 @@ def link_sources(state: RunState, runtime: Runtime[Services]) -> dict:
             cands.setdefault(p.arxiv_id, p)
         if not cands:
             continue
-        names = claim_names(claim)
-        ids = list(cands)
-        vecs = svc.embedder.embed([claim.text] + [f"{cands[i].title}. {cands[i].abstract[:600]}" for i in ids])
-        scored = []
-        for i, v in zip(ids, vecs[1:], strict=True):
-            s = _cos(vecs[0], v) + TITLE_WEIGHT * title_overlap(claim.text, cands[i].title)
-            s += _names_bonus(names, cands[i])
-            if i in anchor_ids:
-                s += ANCHOR_BONUS
-            scored.append((s, i))
-
-        def pick(pool: list[tuple[float, str]], cands: dict[str, Paper] = cands) -> tuple[float, str] | None:
-            if not pool:
-                return None
-            top = max(s for s, _ in pool)
-            # Near-ties go to the earliest paper: the likely origin of the idea the claim names.
-            close = [(cands[i].effective_published() or date.max, -s, i) for s, i in pool if s >= top - TIE_MARGIN]
-            _, _, best = min(close)
-            return top, best
-
-        def after_claim(i: str, cands: dict[str, Paper] = cands, end: date = claim.date_end) -> bool:
-            pub = cands[i].effective_published()
-            return pub is not None and pub > end
-
-        in_time = pick([(s, i) for s, i in scored if not after_claim(i)])
-        chosen, late = (in_time, False) if in_time and in_time[0] >= LINK_MIN_SCORE else (pick(scored), True)
+        scored = _link_scores(svc, claim, cands, anchor_ids)
+        chosen, late = _link_pick(claim, cands, scored)
         if chosen and chosen[0] >= LINK_MIN_SCORE:
             best = chosen[1]
             best_score = next(sc for sc, i in scored if i == best)
-            late = late and after_claim(best)
+            late = late and _after_claim(claim, cands[best])
             p = cands[best]
             new_papers[best] = _dump(p)
             how = "input anchor, matched" if best in anchor_ids else "found by search"
@@ -236,8 +238,100 @@ def link_sources(state: RunState, runtime: Runtime[Services]) -> dict:
             sources[claim.id] = _dump(SourceRef(arxiv_id=p.arxiv_id, title=p.title,
                                                 published=p.effective_published(),
                                                 how=f"{how} (score {best_score:.2f})"))
+        if planned:  # what the search step will get from this response: its whole plan if the guess held,
+            # else the all-time query (the only one that depends on neither the source nor its date)
+            held = guess_of.get(claim.id) == (sources.get(claim.id) or {}).get("arxiv_id")
+            qs = [SearchQuery.model_validate(q) for q in prefetched[claim.id][1:]]
+            warming.append(warm.submit(_warm_store, svc, [p for q, r in zip(qs, planned, strict=True)
+                                                          if held or q.after is None for p in r.papers]))
     emit("link", f"{len(sources)}/{len(cs.claims)} claims linked to a source paper")
-    return {"sources": sources, "papers": new_papers, "flags": flags}
+    out = {"sources": sources, "papers": new_papers, "flags": flags}
+    if prefetched:
+        out["prefetched"] = prefetched
+    if warm is not None:
+        out["counts"] = {"embedded_chunks": sum(f.result() for f in warming)}
+        warm.shutdown()
+    return out
+
+
+def _warm_store(svc: Services, papers: list[Paper]) -> int:
+    """Store papers' sentences ahead of the ingest step (the same upsert, so that step finds them stored);
+    how many chunks were newly embedded. Optional work: a failure is logged and left to the ingest step."""
+    try:
+        with _INGEST_LOCK:
+            return svc.store.upsert(list({p.arxiv_id: p for p in papers}.values()))
+    except Exception:
+        logger.warning("storing papers ahead of the ingest step failed; the ingest step will", exc_info=True)
+        return 0
+
+
+def _link_query(claim: Claim) -> SearchQuery:
+    """The link search: the claim's keywords, up to its date."""
+    return SearchQuery(text=" ".join(keywords(claim.text)), before=claim.date_end, max_results=10)
+
+
+def _link_scores(svc: Services, claim: Claim, cands: dict[str, Paper], anchor_ids: list[str]) -> list[tuple[float, str]]:
+    """link_sources' score of each candidate (see there)."""
+    names = claim_names(claim)
+    ids = list(cands)
+    vecs = svc.embedder.embed([claim.text] + [f"{cands[i].title}. {cands[i].abstract[:600]}" for i in ids])
+    scored = []
+    for i, v in zip(ids, vecs[1:], strict=True):
+        s = _cos(vecs[0], v) + TITLE_WEIGHT * title_overlap(claim.text, cands[i].title)
+        s += _names_bonus(names, cands[i])
+        if i in anchor_ids:
+            s += ANCHOR_BONUS
+        scored.append((s, i))
+    return scored
+
+
+def _after_claim(claim: Claim, paper: Paper) -> bool:
+    pub = paper.effective_published()
+    return pub is not None and pub > claim.date_end
+
+
+def _link_pick(claim: Claim, cands: dict[str, Paper],
+               scored: list[tuple[float, str]]) -> tuple[tuple[float, str] | None, bool]:
+    """The best candidate (top score, id) — dated by the claim if one scores LINK_MIN_SCORE, else any
+    (late=True) — near-ties going to the earliest."""
+
+    def pick(pool: list[tuple[float, str]]) -> tuple[float, str] | None:
+        if not pool:
+            return None
+        top = max(s for s, _ in pool)
+        # Near-ties go to the earliest paper: the likely origin of the idea the claim names.
+        close = [(cands[i].effective_published() or date.max, -s, i) for s, i in pool if s >= top - TIE_MARGIN]
+        _, _, best = min(close)
+        return top, best
+
+    in_time = pick([(s, i) for s, i in scored if not _after_claim(claim, cands[i])])
+    return (in_time, False) if in_time and in_time[0] >= LINK_MIN_SCORE else (pick(scored), True)
+
+
+def _planned_ahead(svc: Services, state: RunState, claim: Claim, papers: dict[str, Paper],
+                   anchor_ids: list[str]) -> tuple[list[SearchQuery], str | None]:
+    """The keyword plan the claim's search step will send (agent.planning.keyword_queries), for the input
+    anchor the claim would be linked to on the anchors alone (None if none scores LINK_MIN_SCORE), in the
+    date window the fan-out will give the claim. Sent with the link search, it costs no request of its own;
+    a guess that proves wrong (the search finds a better source) only means the search step asks arXiv for
+    what this did not cover. Also returns the guessed anchor's id."""
+    guess = None
+    anchors = {i: papers[i] for i in anchor_ids}
+    if anchors:
+        chosen, _ = _link_pick(claim, anchors, _link_scores(svc, claim, anchors, anchor_ids))
+        if chosen and chosen[0] >= LINK_MIN_SCORE:
+            guess = anchors[chosen[1]]
+    cutoff, _ = claim_cutoff(claim, guess)
+    prior = state.get("prior")
+    if prior is None:
+        since = state.get("since")
+    elif claim.id in prior:
+        since = (state.get("claim_since") or {}).get(claim.id) or state.get("since")
+    else:
+        since = None
+    queries = keyword_queries(claim, guess, cutoff, svc.settings.search_results)
+    return ([w for q in queries if (w := _windowed(q, since, state.get("until"))) is not None],
+            guess.arxiv_id if guess else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,11 +353,10 @@ def search(state: ClaimState, runtime: Runtime[Services]) -> dict:
     found: list[str] = []
     papers: dict[str, dict] = {}
     flags: list[dict] = []
-    for q in state.get("queries", []):
-        sq = _windowed(SearchQuery.model_validate(q), state.get("since"), state.get("until"))
-        if sq is None:
-            continue
-        res = svc.source.search(sq)
+    queries = [sq for q in state.get("queries", [])
+               if (sq := _windowed(SearchQuery.model_validate(q), state.get("since"), state.get("until"))) is not None]
+    known = [SearchQuery.model_validate(q) for q in state.get("prefetched") or []]
+    for res in search_many(svc.source, queries, known=known):  # the API: one request (or none), not one each
         for p in res.papers:
             if p.arxiv_id not in papers:
                 found.append(p.arxiv_id)
@@ -414,9 +507,6 @@ def evidence_ids(ev: dict) -> list[str]:
 
 def verdict_key(claim: Claim, cutoff: date, ids: list[str], judge_name: str) -> str:
     """The verdict cache key: claim text and date, the evidence ids, and the judge (with its version)."""
-    import hashlib
-    import json
-
     raw = json.dumps([claim.text, claim.claim_date, cutoff.isoformat(), ids, judge_name])
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
@@ -518,8 +608,6 @@ def assemble_report(state: RunState, runtime: Runtime[Services]) -> dict:
         claims=len(results),
     )
     run_flags = [Flag.model_validate(f) for f in state.get("flags", [])] + list(svc.run_flags)
-    from agent.report import method_text
-
     report = Report(
         generated_at=datetime.now(UTC), input=cs.source, question=cs.question, claims=results,
         anchors=checks, flags=_dedupe(run_flags), stats=stats,

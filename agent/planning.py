@@ -44,12 +44,18 @@ class KeywordPlanner:
         self.max_results = max_results
 
     def plan(self, claim: Claim, source: Paper | None, cutoff: date) -> list[SearchQuery]:
-        words = " ".join(keywords(claim.text))
-        queries = [
-            SearchQuery(text=words, max_results=self.max_results),
-            SearchQuery(text=words, after=cutoff, max_results=self.max_results),
-        ]
-        if source is not None:
-            queries.append(SearchQuery(text=" ".join(keywords(source.title, 10)), after=cutoff,
-                                       max_results=self.max_results))
-        return queries
+        return keyword_queries(claim, source, cutoff, self.max_results)
+
+
+def keyword_queries(claim: Claim, source: Paper | None, cutoff: date, max_results: int = 25) -> list[SearchQuery]:
+    """The keyword plan (rules 1-3 above). Every planner keeps these queries, so the link step can ask the
+    arXiv API for them ahead, in the same request as its own search."""
+    words = " ".join(keywords(claim.text))
+    queries = [
+        SearchQuery(text=words, max_results=max_results),
+        SearchQuery(text=words, after=cutoff, max_results=max_results),
+    ]
+    if source is not None:
+        queries.append(SearchQuery(text=" ".join(keywords(source.title, 10)), after=cutoff,
+                                   max_results=max_results))
+    return queries

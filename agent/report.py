@@ -13,17 +13,16 @@ import os
 import re
 import secrets
 import shutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import BaseLoader, Environment, PackageLoader, StrictUndefined
 
+from claims.errors import OutDirError
 from claims.models import Report
 from claims.safety import json_text_safe, neutralize, redact, redact_obj
-
-_env = Environment(loader=PackageLoader("agent", "templates"), undefined=StrictUndefined,
-                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
 
 
 def _clean(text: object) -> str:
@@ -76,16 +75,19 @@ def _aid_url(text: object) -> str:
     return quote(_clean(text), safe="/.-")
 
 
-_env.filters["md"] = _md_escape
-_env.filters["md_block"] = _md_block
-_env.filters["code"] = _code
-_env.filters["aid"] = _aid
-_env.filters["aid_url"] = _aid_url
+def template_env(loader: BaseLoader) -> Environment:
+    """A Jinja2 environment for markdown outputs (the report here; a sweep's digest in retest/sweep/), with
+    the filters above every value from the input or from papers goes through."""
+    env = Environment(loader=loader, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True, autoescape=False)
+    env.filters.update(md=_md_escape, md_block=_md_block, code=_code, aid=_aid, aid_url=_aid_url)
+    return env
+
+
+_env = template_env(PackageLoader("agent", "templates"))
 
 
 def _module_doc(obj) -> str:
-    import sys
-
     mod = sys.modules.get(type(obj).__module__)
     return " ".join(((mod.__doc__ if mod else "") or "").split())
 
@@ -122,10 +124,6 @@ def render_json(report: Report) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # The output directory
-
-
-class OutDirError(ValueError):
-    """--out (or /export) names a place where the report cannot be written."""
 
 
 def check_out_dir(out_dir: Path, what: str = "--out") -> Path:

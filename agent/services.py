@@ -1,17 +1,17 @@
 """The tools a run uses, built once from Settings and handed to the graph as its runtime context."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.configuration import Settings
 from agent.judges.base import Judge, Planner
+from claims.errors import ConfigError
 from claims.models import Flag
 from tools.base import Embedder, EvidenceStore, SearchSource
 
-
-class ConfigError(Exception):
-    """A setting that cannot work (e.g. --judge llm with no model configured)."""
+__all__ = ["ConfigError", "Services", "build_services", "default_services"]
 
 
 @dataclass
@@ -50,11 +50,11 @@ def build_source(settings: Settings) -> tuple[SearchSource, list[Flag]]:
     )
 
 
-def build_store(settings: Settings, embedder: Embedder) -> EvidenceStore:
+def build_store(settings: Settings, embedder: Embedder, query_embedder: Embedder | None = None) -> EvidenceStore:
     from tools.store import ChromaEvidenceStore
 
     return ChromaEvidenceStore(home=settings.ensure_home(), url=settings.chroma_url, embedder=embedder,
-                               lock_timeout=settings.store_lock_timeout)
+                               query_embedder=query_embedder, lock_timeout=settings.store_lock_timeout)
 
 
 def build_judge(settings: Settings, embedder: Embedder) -> tuple[Judge, Planner, Any, list[str]]:
@@ -66,9 +66,12 @@ def build_judge(settings: Settings, embedder: Embedder) -> tuple[Judge, Planner,
     verifier = None
     if kind in ("offline", "llm"):
         try:
+            from tools.result_cache import STANCE_DIR, CachedPaperVerifier
             from tools.verifier.paper_model import load_default_paper_verifier
 
-            verifier = load_default_paper_verifier()
+            # loaded on its first reading: a rerun whose readings are all cached never loads the model
+            verifier = CachedPaperVerifier(load_default_paper_verifier(lazy=True),
+                                           settings.ensure_home() / "cache" / STANCE_DIR)
         except Exception as e:  # the model file missing is survivable: fall back and say so
             if kind == "offline":
                 notes.append(f"The trained stance model could not be loaded ({e}); the baseline judge ran instead.")
@@ -95,9 +98,21 @@ def build_services(settings: Settings) -> Services:
                           "(a local OpenAI-compatible server) and RETEST_MODEL")
     if settings.judge == "llm" and not settings.model:
         raise ConfigError("--judge llm needs RETEST_MODEL (or --model), e.g. gpt-4o-mini or llama3.1")
-    embedder = shared_embedder()
+    from tools.result_cache import EMBEDDINGS_DIR, CachedEmbedder
+
+    raw = shared_embedder()
+    # Query-side texts (claims, clauses, the link step's candidates) recur on every rerun: their vectors
+    # are kept under RETEST_HOME/cache; the store embeds its sentences with the raw embedder.
+    embedder = CachedEmbedder(raw, settings.ensure_home() / "cache" / EMBEDDINGS_DIR)
     source, flags = build_source(settings)
-    store = build_store(settings, embedder)
+    store = build_store(settings, raw, query_embedder=embedder)
     judge, planner, verifier, notes = build_judge(settings, embedder)
     return Services(settings=settings, source=source, store=store, embedder=embedder, judge=judge,
                     planner=planner, verifier=verifier, run_flags=flags, method_notes=notes)
+
+
+@functools.cache
+def default_services() -> Services:
+    """The services LangGraph Server (or a bare invoke with no context) runs with: built from the
+    environment once, on first use."""
+    return build_services(Settings())

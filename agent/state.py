@@ -25,7 +25,7 @@ class RunState(TypedDict, total=False):
     flags: Annotated[list[dict[str, Any]], operator.add]  # run-level claims.Flag
     counts: Annotated[dict[str, float], merge_counts]
     report: dict[str, Any]  # claims.Report
-    # Optional sweep inputs (agent/sweep.py); a plain run sets none of them and behaves as before.
+    # Optional sweep inputs (retest/sweep/run.py); a plain run sets none of them and behaves as before.
     since: str | None  # ISO date: search only for papers newer than this (claims listed in `prior`)
     until: str | None  # ISO date: search only for papers on or before this
     prior: dict[str, list[str]]  # claim id -> arXiv ids already known as its evidence
@@ -33,6 +33,9 @@ class RunState(TypedDict, total=False):
     verdict_cache: dict[str, dict[str, Any]]  # claim id -> {"key": ..., "verdict": claims.Verdict}
     known_sources: dict[str, dict[str, Any] | None]  # claim id -> {"ref", "paper"} or None (none found)
     judged: Annotated[dict[str, dict[str, Any]], merge_dicts]  # claim id -> cache key, evidence ids, found
+    # claim id -> the queries its link search sent (the API: its keyword plan, ahead), which the search step
+    # answers from that response (tools.base.search_many `known`)
+    prefetched: dict[str, list[dict[str, Any]]]
 
 
 class ClaimState(TypedDict, total=False):
@@ -43,6 +46,7 @@ class ClaimState(TypedDict, total=False):
     source_how: str | None
     source_search_failed: bool  # the search for its source hit a fault (search_incomplete, not source_not_found)
     queries: list[dict[str, Any]]  # tools.base.SearchQuery
+    prefetched: list[dict[str, Any]]  # tools.base.SearchQuery: what the link step already asked arXiv for
     found: list[str]  # arXiv ids the searches returned
     papers: Annotated[dict[str, dict[str, Any]], merge_dicts]
     claim_flags: Annotated[list[dict[str, Any]], operator.add]

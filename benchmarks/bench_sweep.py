@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agent.configuration import Settings  # noqa: E402
-from agent.sweep import run_sweep  # noqa: E402
+from retest.sweep.run import run_sweep  # noqa: E402
 
 EXAMPLE = ROOT / "claims" / "examples" / "multi-dimensional-alignment.md"
 

@@ -23,24 +23,8 @@ import yaml
 from pydantic import ValidationError
 
 from claims.dates import CLAIM_DATE_RE, parse_claim_date
+from claims.errors import InputError
 from claims.models import AnchorPaper, Claim, ClaimSet, split_arxiv_id
-
-
-class InputError(Exception):
-    """A problem with an input file, located (path and line) and with what to do about it."""
-
-    def __init__(self, path: str | Path, line: int | None, message: str, hint: str = ""):
-        self.path = str(path)
-        self.line = line
-        self.message = message
-        self.hint = hint
-        super().__init__(self.one_line())
-
-    def one_line(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        hint = f" — {self.hint}" if self.hint else ""
-        return f"{where}: {self.message}{hint}"
-
 
 DEFAULT_MAX_CLAIMS = 1000
 DEFAULT_MAX_CLAIM_CHARS = 2000

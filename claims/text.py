@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 
-_WS = re.compile(r"\s+")
 # Abbreviations after which a period does not end a sentence.
 _ABBREV = {
     "e.g", "i.e", "et al", "etc", "vs", "cf", "fig", "figs", "eq", "eqs", "sec", "no", "approx",
@@ -16,8 +15,10 @@ _ABBREV = {
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
-def normalize_ws(text: str) -> str:
-    return _WS.sub(" ", text).strip()
+def normalize_ws(text: str | None) -> str:
+    """Runs of whitespace to one space, trimmed; None to "" (str.split's whitespace is exactly regex \\s:
+    str.isspace). The one definition: the readers, the snapshot parser and verification all use it."""
+    return " ".join(text.split()) if text else ""
 
 
 def split_sentences(text: str) -> list[str]:

@@ -1,10 +1,14 @@
-"""The options every command shares, and Settings built from them (flags > env > .env > defaults)."""
+"""The options the commands share, defined once, and Settings built from them (flags > env > .env >
+defaults)."""
 # No `from __future__ import annotations`: Typer reads these annotations when commands register.
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+
+from claims.errors import ConfigError
 
 SourceOpt = Annotated[str | None, typer.Option("--source", help="api | snapshot | auto (env RETEST_SOURCE)")]
 JudgeOpt = Annotated[str | None, typer.Option(
@@ -13,6 +17,8 @@ ModelOpt = Annotated[str | None, typer.Option("--model", help="LLM model name (e
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="data directory (env RETEST_HOME)")]
 AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of", help="the 'today' of the run, YYYY-MM-DD (the recent window; a sweep's window end)")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress on stderr")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 
 
 def parse_as_of(v: str | None) -> date | None:
@@ -21,8 +27,6 @@ def parse_as_of(v: str | None) -> date | None:
     try:
         return date.fromisoformat(v)
     except ValueError:
-        from agent.services import ConfigError
-
         raise ConfigError(f"--as-of {v!r} is not a date: use YYYY-MM-DD") from None
 
 
@@ -45,10 +49,7 @@ def settings_error(e, flags: frozenset[str] = frozenset()) -> str:
 def make_settings(as_of: str | date | None = None, **overrides):
     """Settings from env/.env with the given flags (those not None) on top. A bad value (a flag, an
     environment variable or .env) raises ConfigError: one line, exit status 2."""
-    from pydantic import ValidationError
-
-    from agent.configuration import Settings
-    from agent.services import ConfigError
+    from agent.configuration import Settings  # pydantic-settings: loaded when a command runs, not for --help
 
     if isinstance(as_of, str):
         as_of = parse_as_of(as_of)

@@ -4,14 +4,14 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 
+from retest.terminal import safe_console
+
 _STYLE = {"verdict": "bold green", "resume": "yellow", "search": "cyan"}
 
 
 class ProgressPrinter:
     def __init__(self, console: Console | None = None, quiet: bool = False):
         if console is None:
-            from retest.terminal import safe_console
-
             console = safe_console(stderr=True)
         self.console = console
         self.quiet = quiet

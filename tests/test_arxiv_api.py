@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.arxiv_server import ArxivServer, Reply, fixture_reply, scripted, serve_corpus
-from tools.arxiv.api import ArxivApiSource, build_search_query, parse_retry_after
+from tests.arxiv_server import MAX_TARGET, ArxivServer, Reply, fixture_reply, scripted, serve_corpus
+from tools.arxiv.api import MAX_URL_CHARS, ArxivApiSource, build_search_query, parse_retry_after
 from tools.arxiv.atom import render_feed
 from tools.arxiv.cache import ResponseCache
 from tools.arxiv.limiter import RateLimiter
@@ -409,3 +409,125 @@ def test_api_over_loopback_corpus_equals_snapshot(tmp_path, corpus):
         assert sum(p.published_estimated for p in looked.values()) > 0
         batches = [r.params["id_list"].split(",") for r in srv.requests[before:] if r.params.get("start") == "0"]
         assert [len(b) for b in batches] == [50, 50, 50, 5]  # 155 ids in batches of <= 50
+
+
+# --------------------------------------------------------------------------- combined searches (issue 15)
+
+KW = "alignment dimensions lexical emotional prosodic heterogeneous conversational outcomes objective failure"
+# A claim's link search and its keyword plan (agent.planning.keyword_queries) for its source paper.
+PLAN = [
+    SearchQuery(text=KW, before=date(2025, 12, 31), max_results=10),
+    SearchQuery(text=KW, max_results=25),
+    SearchQuery(text=KW, after=date(2025, 5, 28), max_results=25),
+    SearchQuery(text="conversational alignment artificial intelligence context", after=date(2025, 5, 28),
+                max_results=25),
+]
+
+
+def _searches(srv) -> list:
+    return [r for r in srv.requests if r.params.get("search_query")]
+
+
+def test_a_claims_queries_cost_one_request_and_each_gets_its_own_answer(tmp_path, corpus):
+    """A claim's link search and keyword plan: one HTTP request instead of four, and every query gets the
+    papers it would have got alone: those with the claim's words (the lead group, which the combined query
+    keeps in its own order) in the same order, the source's words (re-ranked from the page) the same set."""
+    with serve_corpus(index_path=tmp_path / "i.sqlite") as srv:
+        api = fast(srv.url)
+        got = api.search_many(PLAN)
+        assert api.requests == 1 and len(_searches(srv)) == 1
+        assert int(srv.requests[0].params["max_results"]) == 2 * 85  # twice the four queries' results
+        assert " ANDNOT " in srv.requests[0].params["search_query"]
+        alone = [fast(srv.url).search(q) for q in PLAN]
+    assert all(r.complete and not r.flags for r in got)
+    assert [r.papers for r in got[:3]] == [r.papers for r in alone[:3]]
+    assert {p.arxiv_id for p in got[3].papers} == {p.arxiv_id for p in alone[3].papers}
+    for q, g in zip(PLAN, got, strict=True):
+        assert all((q.after is None or p.effective_published() > q.after)
+                   and (q.before is None or p.effective_published() <= q.before) for p in g.papers)
+
+
+def test_known_queries_are_answered_from_their_response_without_a_request(tmp_path):
+    """The search step's queries, covered by what the link step already asked: no request at all, in this
+    process (memory) or in the next one (the response cache); an uncovered query costs one request."""
+    later = [SearchQuery(text=KW, max_results=25), SearchQuery(text=KW, after=date(2025, 9, 1), max_results=25)]
+    with serve_corpus(index_path=tmp_path / "i.sqlite") as srv:
+        api = fast(srv.url, tmp_path)
+        api.search_many(PLAN)
+        first = api.requests
+        again = api.search_many(later, known=PLAN)
+        assert api.requests == first == 1
+        fresh = fast(srv.url, tmp_path)  # another run: the response comes from the cache
+        assert [r.papers for r in fresh.search_many(later, known=PLAN)] == [r.papers for r in again]
+        assert fresh.requests == 0
+        other = fast(srv.url, tmp_path).search_many([SearchQuery(text="lima less alignment", max_results=25)],
+                                                    known=PLAN)
+        assert len(srv.requests) == 2 and other[0].papers
+    assert again[1].papers and all(p.effective_published() > date(2025, 9, 1) for p in again[1].papers)
+
+
+def test_combined_queries_stay_under_the_url_limit(tmp_path):
+    """However many groups and words, no request URL passes max_url: groups are packed into as few
+    requests as fit; the loopback server (414 past ~8 KB, like arXiv's front end) never refuses one."""
+    words = [f"{w}{i}" for i, w in enumerate(["alignment", "diversity", "curation", "merging", "decoding"] * 20)]
+    qs = [SearchQuery(text=" ".join(words[i:i + 25]), after=date(2024, 1, 1), max_results=25) for i in range(0, 100, 10)]
+    qs.append(SearchQuery(text="model merging task arithmetic", max_results=25))
+    with serve_corpus(index_path=tmp_path / "i.sqlite") as srv:
+        api = fast(srv.url, max_url=2000)
+        got = api.search_many(qs)
+        urls = [len(srv.url.split("/api/query")[0]) + r.url_chars for r in srv.requests]
+        default = fast(srv.url).search_many(qs)
+        n_default = len(srv.requests) - len(urls)
+    assert all(r.complete and not r.flags for r in got) and got[-1].papers
+    assert max(urls) <= 2000 and len(urls) > 1
+    assert all(r.complete and not r.flags for r in default)
+    assert n_default < len(urls)  # the default limit (4,000 chars) needs fewer requests
+    assert MAX_URL_CHARS * 2 <= MAX_TARGET + 200  # the default keeps half of what the front end accepts
+
+
+def test_a_next_page_only_when_the_first_page_was_full_of_hits(tmp_path, corpus):
+    """Pages of 5. The top 5 for these words are dated 2025-12, 2024-06, 2023-12, 2024-06, 2025-06. Newer
+    than 2025-01 has hits at the page's end: a second page is fetched and the query gets exactly its own
+    five. Newer than 2025-07 has one hit, at the top, none in the page's second half: the ranking has
+    moved past it, so no second page (it keeps the one)."""
+    words = "alignment language models"
+    top = [str(p.effective_published()) for p in corpus.search(SearchQuery(text=words, max_results=5)).papers]
+    assert top == ["2025-12-01", "2024-06-12", "2023-12-04", "2024-06-10", "2025-06-09"]
+    everything = SearchQuery(text=words, max_results=5)
+    promising = SearchQuery(text=words, after=date(2025, 1, 1), max_results=5)
+    moved_on = SearchQuery(text=words, after=date(2025, 7, 1), max_results=5)
+    with serve_corpus(index_path=tmp_path / "i.sqlite") as srv:
+        fast(srv.url, page_size=5).search_many([everything])
+        assert len(srv.requests) == 1  # five asked for, five on the page
+        got = fast(srv.url, page_size=5).search_many([everything, promising])
+        assert [r.params["start"] for r in srv.requests[1:]] == ["0", "5"]
+        n = len(srv.requests)
+        late = fast(srv.url, page_size=5).search_many([everything, moved_on])
+        assert len(srv.requests) == n + 1
+        assert got[1].papers == fast(srv.url).search(promising).papers
+    assert [str(p.effective_published()) for p in late[1].papers] == ["2025-12-01"]
+
+
+def test_a_failing_combined_search_flags_every_query_and_never_raises():
+    with ArxivServer(scripted([FAULTS["503"]])) as srv:
+        got = fast(srv.url).search_many(PLAN)
+    assert [r.complete for r in got] == [False] * 4
+    assert all(r.flags and r.flags[0].code == "search_incomplete" and "HTTP 503" in r.flags[0].detail for r in got)
+
+
+def test_loopback_server_reads_arxivs_boolean_language(tmp_path, corpus):
+    """Plain queries as the snapshot answers them; AND / OR / ANDNOT / parentheses evaluated."""
+    from tests.arxiv_server import BooleanEvaluator, parse_boolean
+
+    ev = BooleanEvaluator(corpus)
+    for q in [q for q in EQUIVALENCE_QUERIES[:7] if q.field == "all"]:  # (ti:/abs: words: whole-record IDF)
+        assert [p.arxiv_id for p in ev.search(build_search_query(q))] == \
+            [p.arxiv_id for p in corpus.search(q.model_copy(update={"max_results": 2000})).papers], q
+    merging = {p.arxiv_id for p in ev.search("all:merging")}
+    diversity = {p.arxiv_id for p in ev.search("all:diversity")}
+    assert {p.arxiv_id for p in ev.search("all:merging OR all:diversity")} == merging | diversity
+    assert {p.arxiv_id for p in ev.search("(all:merging) AND (all:diversity)")} == merging & diversity
+    assert {p.arxiv_id for p in ev.search("all:merging ANDNOT all:diversity")} == merging - diversity
+    newer = {p.arxiv_id for p in ev.search("all:merging AND submittedDate:[202501010000 TO 209912312359]")}
+    assert newer and newer < merging
+    assert parse_boolean("(ti:a OR abs:b) AND cat:cs.CL")[0] == "and"

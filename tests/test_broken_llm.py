@@ -85,7 +85,7 @@ def test_trickling_server_is_cut_off_at_the_timeout(fake_openai):
 
 
 def test_the_deadline_comes_from_retest_llm_timeout_and_bounds_each_attempt(fake_openai, tmp_path, monkeypatch):
-    from agent.chat_llm import build_chat_model
+    from retest.chat.llm import build_chat_model
 
     monkeypatch.setenv("RETEST_LLM_TIMEOUT", "1")
     s = Settings(model="fake", openai_base_url=fake_openai.url, home=tmp_path, _env_file=None)
@@ -161,7 +161,7 @@ def test_llm_run_against_a_broken_server_writes_a_report_without_the_key(fake_op
 
 
 def test_chat_history_never_holds_the_key(fake_openai, tmp_path):
-    from agent.chat import ChatSession
+    from retest.chat.session import ChatSession
 
     s = Settings(home=tmp_path / "home", source="snapshot", judge="baseline", model="fake",
                  openai_api_key=KEY, openai_base_url=fake_openai.url, as_of=date(2026, 11, 26), _env_file=None)
@@ -193,3 +193,28 @@ def test_chat_llm_mode_with_a_broken_server_prints_no_traceback(fake_openai, tmp
     assert "the model could not answer" in r.stdout
     assert "No claims yet" in r.stdout  # the session went on after the failure
     assert fake_openai.requests, "the free-text message should have gone to the model"
+
+
+# ------------------------------------------------------------------------------------------------
+# a dead server is asked once per cooldown, not once per claim
+
+
+def test_a_server_that_failed_every_attempt_is_not_asked_again_at_once(fake_openai):
+    m = model(fake_openai, max_attempts=2, cooldown=60)
+    fake_openai.push(*[Reply.error(500, "down")] * 6)
+    with pytest.raises(LLMError, match="HTTP 500"):
+        m.complete_json(MSGS, {"type": "object"}, "verdict")
+    assert len(fake_openai.requests) == 2
+    with pytest.raises(LLMError, match="not asked again"):
+        m.complete_json(MSGS, {"type": "object"}, "verdict")
+    with pytest.raises(LLMError, match="not asked again"):
+        m.complete_tools(MSGS, [])
+    assert len(fake_openai.requests) == 2  # nothing sent while the server is marked down
+
+
+def test_after_the_cooldown_the_server_is_asked_again(fake_openai):
+    m = model(fake_openai, max_attempts=1, cooldown=0)
+    fake_openai.push(Reply.error(503, "busy"), Reply.json({"ok": True}))
+    with pytest.raises(LLMError):
+        m.complete_json(MSGS, {"type": "object"}, "verdict")
+    assert m.complete_json(MSGS, {"type": "object"}, "verdict") == {"ok": True}

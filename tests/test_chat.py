@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from agent.chat import ChatError, parse_message
+from retest.chat.grammar import ChatError, parse_message
 
 pexpect = pytest.importorskip("pexpect")
 

@@ -1,4 +1,4 @@
-"""The chat's LLM mode (agent/chat_llm.py) against the loopback fake OpenAI server — no real service.
+"""The chat's LLM mode (retest/chat/llm.py) against the loopback fake OpenAI server — no real service.
 
 (1) a `why` tool call, then a final answer: the final text, then the stored result's citations as the
 grammar renders them; the request carried the tools schema and the user's message. (2) a `retest_claim`
@@ -13,10 +13,12 @@ import json
 import time
 from datetime import date
 
-from agent import chat_llm
-from agent.chat import HELP_TEXT, ChatSession, explain_text
 from agent.configuration import Settings
 from claims.models import Citation, Claim, ClaimResult, Stance, VerdictLabel
+from retest.chat import llm as chat_llm
+from retest.chat.grammar import HELP_TEXT
+from retest.chat.render import explain_text
+from retest.chat.session import ChatSession
 from tests.fake_openai import FakeOpenAI, Reply, completion, system_text, user_text
 from tools.llm import OpenAIChatModel
 

@@ -255,7 +255,7 @@ def test_bidi_controls_are_read_as_data(tmp_path):
 
 def test_bidi_controls_never_reach_report_files_or_the_terminal(tmp_path, capsys):
     from agent.report import write_reports
-    from retest.cli import _summary
+    from retest.cli.run import _summary
 
     md, js = write_reports(bidi_report(), tmp_path / "out")
     md_text, js_text = md.read_text(encoding="utf-8"), js.read_text(encoding="utf-8")
@@ -271,8 +271,9 @@ def test_bidi_controls_never_reach_report_files_or_the_terminal(tmp_path, capsys
 def test_bidi_controls_neutralised_in_terminal_chat(tmp_path):
     from rich.console import Console
 
-    from agent.chat import Reply, explain_text
-    from retest.chat_cli import render_reply
+    from retest.chat.grammar import Reply
+    from retest.chat.render import explain_text
+    from retest.chat.terminal import render_reply
     from retest.terminal import SafeStream
 
     r = bidi_report().claims[0]

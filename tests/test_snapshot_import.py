@@ -14,13 +14,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-import typer
 from filelock import FileLock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from retest import cli_snapshot
+from retest.cli import app as cli_app
 from tests.conftest import ROOT, subprocess_env
 from tools.arxiv import snapshot as snap
 from tools.arxiv.select import make_source
@@ -66,18 +65,7 @@ def write_lines(path: Path, rows: list) -> Path:
     return path
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()  # just this face: the other commands are not under test here
-
-    @app.callback()
-    def _root() -> None:
-        pass
-
-    cli_snapshot.register(app)
-    return app
-
-
-APP = _app()
+APP = cli_app
 
 
 def cli(*args: str):

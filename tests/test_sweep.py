@@ -1,4 +1,4 @@
-"""Sweeps (agent/sweep.py): window, verdict cache, digest, history, kill-and-resume, concurrency.
+"""Sweeps (retest/sweep/): window, verdict cache, digest, history, kill-and-resume, concurrency.
 
 Everything runs offline: `--source snapshot` over a small snapshot written here (RETEST_SNAPSHOT),
 a temporary RETEST_HOME, and the baseline judge (or a fake judge) so the verifier model is not needed.
@@ -20,8 +20,8 @@ import pytest
 
 from agent.configuration import Settings
 from agent.services import build_services
-from agent.sweep import SweepLocked, run_sweep
 from claims.models import Citation, Stance, Verdict, VerdictLabel
+from retest.sweep.run import SweepLocked, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "claims" / "examples" / "multi-dimensional-alignment.md"

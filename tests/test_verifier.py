@@ -31,15 +31,8 @@ def verifier():
 
 
 def _app() -> typer.Typer:
-    from retest.cli_verifier import register
+    from retest.cli import app
 
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:  # keep sub-commands addressable by name
-        pass
-
-    register(app)
     return app
 
 

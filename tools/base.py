@@ -44,6 +44,22 @@ def lookup_checked(source: SearchSource, ids: Sequence[str]) -> LookupResult:
     return LookupResult(papers=source.lookup(ids))
 
 
+def search_many(source: SearchSource, queries: Sequence[SearchQuery],
+                known: Sequence[SearchQuery] = ()) -> list[SearchResult]:
+    """One result per query: `source.search_many(queries, known=known)` where the source sends several
+    queries as one request (the API; `known`: queries this run already sent for the same purpose, whose
+    response may answer these for free), else one `search` per query (the snapshot: local, free)."""
+    fn = getattr(source, "search_many", None)
+    if callable(fn):
+        return fn(queries, known=known)
+    return [source.search(q) for q in queries]
+
+
+def combines_searches(source: SearchSource) -> bool:
+    """Whether `source` answers several queries with one request (so asking more at once is free)."""
+    return callable(getattr(source, "search_many", None))
+
+
 @runtime_checkable
 class SearchSource(Protocol):
     """arXiv, either the local snapshot or the live API."""

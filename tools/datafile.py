@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from claims.errors import DataFileError
 
-class DataFileError(RuntimeError):
-    """A data file (checkpoints.sqlite, the Chroma store, a chat history…) is unreadable or corrupt."""
-
-    def __init__(self, path: str | Path, problem: str, remedy: str):
-        self.path = str(path)
-        self.problem = " ".join(str(problem).split())[:200]
-        self.remedy = remedy
-        super().__init__(f"{self.path}: {self.problem} — {self.remedy}")
+__all__ = ["DataFileError", "aside_hint"]
 
 
 def aside_hint(path: str | Path, what: str) -> str:

@@ -27,8 +27,10 @@ import json
 import re
 import threading
 import time
+import urllib.request
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlparse
 
 from tenacity import (
     RetryCallState,
@@ -177,9 +179,6 @@ class _Deadline(threading.local):
 def _env_proxy(base_url: str | None) -> str | None:
     """The proxy the environment names for BASE_URL (HTTPS_PROXY, ALL_PROXY, NO_PROXY …), as the SDK's
     own client would use it (a client given its own transport no longer reads them itself)."""
-    import urllib.request
-    from urllib.parse import urlparse
-
     url = urlparse(base_url or "https://api.openai.com/v1")
     proxies = urllib.request.getproxies()
     if not proxies or (url.hostname and urllib.request.proxy_bypass(url.hostname)):
@@ -280,6 +279,7 @@ class OpenAIChatModel:
         backoff: float = 1.0,
         temperature: float | None = 0.0,
         client: Any = None,
+        cooldown: float = 120.0,
     ):
         if not model:
             raise ValueError("a model name is required")
@@ -307,6 +307,8 @@ class OpenAIChatModel:
         self.calls = 0
         self.tokens = 0
         self.requests = 0  # HTTP requests, retries included
+        self.cooldown = cooldown
+        self._down: tuple[float, str] | None = None  # (when, why): the server failed every attempt
         self._lock = threading.Lock()
 
     # -- budget ---------------------------------------------------------------------------------
@@ -314,7 +316,22 @@ class OpenAIChatModel:
     def remaining(self) -> tuple[int, int]:
         return self.max_calls - self.calls, self.max_tokens - self.tokens
 
+    def _check_up(self) -> None:
+        """A server that just failed every attempt of a call (unreachable, timing out, 5xx) is not asked
+        again for `cooldown` seconds: the remaining calls fail at once, so a run against a closed port
+        or a dead server pays the retries once, not once per claim."""
+        down = self._down
+        if down is not None and time.monotonic() - down[0] < self.cooldown:
+            raise LLMError(f"{down[1]} (not asked again: it failed all attempts "
+                           f"{time.monotonic() - down[0]:.0f}s ago)")
+
+    def _mark(self, e: BaseException, err: LLMError) -> LLMError:
+        with self._lock:
+            self._down = (time.monotonic(), str(err)) if _is_transient(e) else None
+        return err
+
     def _reserve_call(self) -> None:
+        self._check_up()
         with self._lock:
             if self.calls >= self.max_calls:
                 raise BudgetExhausted(f"LLM call budget spent ({self.calls}/{self.max_calls} calls)")
@@ -413,11 +430,12 @@ class OpenAIChatModel:
         try:
             resp = self._send(messages, schema, name)
         except (openai.OpenAIError, ValueError) as e:  # ValueError: a 200 whose body is not JSON / not text
-            raise self._error(e) from None
+            raise self._mark(e, self._error(e)) from None
         except LLMError:
             raise
         except Exception as e:  # whatever else a broken server makes the client raise: never a crash
             raise self._error(e) from None
+        self._down = None
         choice, msg = _first_message(resp)
         content = msg.content
         if content is not None and not isinstance(content, str):
@@ -478,11 +496,12 @@ class OpenAIChatModel:
             if tools and isinstance(e, openai.APIStatusError) and _rejects_tools(e):
                 raise ToolsUnsupported(f"the model server rejected tool calls (HTTP {e.status_code}): "
                                        f"{_short(str(e))}") from None
-            raise self._error(e) from None
+            raise self._mark(e, self._error(e)) from None
         except LLMError:
             raise
         except Exception as e:  # a 200 whose body is not JSON, or anything else a broken server causes
             raise self._error(e) from None
+        self._down = None
         choice, msg = _first_message(resp)
         content = msg.content or ""
         if not isinstance(content, str):

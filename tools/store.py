@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from claims.dates import from_int, to_int
+from claims.errors import BusyError
 from claims.models import EvidenceChunk, Paper, normalize_arxiv_id
 from claims.text import split_sentences
 from tools.datafile import DataFileError, aside_hint
@@ -50,7 +51,7 @@ class StoreError(RuntimeError):
     """Base class for evidence-store errors."""
 
 
-class StoreLockedError(StoreError):
+class StoreLockedError(StoreError, BusyError):
     """Another process holds the embedded store's write lock."""
 
 
@@ -175,6 +176,7 @@ class ChromaEvidenceStore:
         collection: str = DEFAULT_COLLECTION,
         embedder: Any = None,
         lock_timeout: float = 30.0,
+        query_embedder: Any = None,
     ) -> None:
         import chromadb
         from chromadb.config import Settings
@@ -182,6 +184,13 @@ class ChromaEvidenceStore:
         from tools.embeddings import MiniLMEmbedder, RetestEmbeddingFunction
 
         self.embedder = embedder if embedder is not None else MiniLMEmbedder()
+        # what query texts are embedded with (e.g. a tools.result_cache.CachedEmbedder around the same
+        # model); it must give the stored vectors' model and dimension
+        self.query_embedder = query_embedder if query_embedder is not None else self.embedder
+        if (query_embedder is not None and (getattr(query_embedder, "name", None), getattr(query_embedder, "dim", None))
+                != (self.embedder.name, self.embedder.dim)):
+            raise StoreError(f"the query embedder ({query_embedder.name}, {query_embedder.dim}) is not the store's "
+                             f"({self.embedder.name}, {self.embedder.dim})")
         self.collection_name = collection
         self.url = url if url is not None else (os.environ.get(ENV_URL) or None)
         self.home: Path | None = None
@@ -364,12 +373,13 @@ class ChromaEvidenceStore:
             self._col.delete(where={"$and": [{"arxiv_id": aid}, {"version": v}]})
         return len(ids)
 
-    def _embed(self, texts: Sequence[str]) -> Any:
-        if hasattr(self.embedder, "embed_array"):
-            return self.embedder.embed_array(texts)
+    def _embed(self, texts: Sequence[str], embedder: Any = None) -> Any:
+        embedder = embedder if embedder is not None else self.embedder
+        if hasattr(embedder, "embed_array"):
+            return embedder.embed_array(texts)
         import numpy as np
 
-        return np.asarray(self.embedder.embed(texts), dtype=np.float32)
+        return np.asarray(embedder.embed(texts), dtype=np.float32)
 
     # -- reading -----------------------------------------------------------------------------------
     def query(
@@ -400,7 +410,7 @@ class ChromaEvidenceStore:
             clauses.append({"arxiv_id": {"$in": ids}})
         where: dict[str, Any] | None
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
-        vector = self._embed([text])
+        vector = self._embed([text], self.query_embedder)
         res = self._col.query(
             query_embeddings=vector,
             n_results=max(1, int(k)),

@@ -137,9 +137,12 @@ class PaperJudge:
                          f"(P={j.p:.2f}), where it turns: \"{j.quote()}\"")
         named = [j for j in newer if j.candidate and j.candidate.names and j.side is Stance.neither][:3]
         if named:  # the papers most about the claim that took no side: say how they were read
-            parts.append("Newer papers that name the claim's subject but take no side on it: " + "; ".join(
-                f"arXiv:{j.paper.arxiv_id} (names {', '.join(j.candidate.names[:2])}; P(contradicts)="
-                f"{j.stance.contradicts:.2f}, P(supports)={j.stance.supports:.2f})" for j in named) + ".")
+            parts.append("Newer papers that name the claim's subject, which the stance model read but could not "
+                         "place on either side (so they are not counted; read them before trusting this verdict): "
+                         + "; ".join(
+                f"arXiv:{j.paper.arxiv_id} \"{j.paper.title}\" (names {', '.join(j.candidate.names[:2])}; "
+                f"P(contradicts)={j.stance.contradicts:.2f}, P(supports)={j.stance.supports:.2f})" for j in named)
+                + ".")
         if src is not None:
             parts.append(f"Its source paper arXiv:{src.paper.arxiv_id} reads as {src.side.value}.")
         if label is VerdictLabel.unresolved:

@@ -12,7 +12,7 @@ GET  /api/claims       the same as JSON
 GET  /report.md        the session's report (download); GET /report.json likewise
 GET  /healthz
 
-One message is handled at a time, in a background thread, through ``agent.chat.ChatSession`` and so
+One message is handled at a time, in a background thread, through ``retest.chat.session.ChatSession`` and so
 through ``agent.runner.run_claims``: the same graph and store as `retest run`. Everything rendered
 comes from templates with autoescape on; the page's script inserts only server-rendered fragments and
 sets text with ``textContent``. A Content-Security-Policy forbids inline script. ``/export`` (which
@@ -41,10 +41,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 from pydantic import BaseModel, Field
 
-from agent.chat import ChatSession, Reply, evidence_groups
 from agent.configuration import Settings
 from claims.models import ClaimResult
 from claims.safety import json_text_safe, neutralize, redact
+from retest.chat.grammar import Reply
+from retest.chat.render import evidence_groups
+from retest.chat.session import ChatSession
 
 _HERE = Path(__file__).parent
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]

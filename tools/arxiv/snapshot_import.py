@@ -44,6 +44,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from claims.errors import BusyError, RetestError
 from tools.arxiv.snapshot_parse import BadRecord, record_fields
 
 try:  # orjson is ~3x faster than json on dump lines; chromadb already depends on it
@@ -83,8 +84,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, abstract, content='pape
 """
 
 
-class SnapshotImportError(Exception):
-    """An import that cannot go on; the message is one line meant for the user."""
+class SnapshotImportError(RetestError):
+    """An import that cannot go on; the message is one line meant for the user (exit status 1)."""
 
 
 class MalformedRecord(SnapshotImportError):
@@ -93,8 +94,8 @@ class MalformedRecord(SnapshotImportError):
         self.path, self.line, self.reason = path, line, reason
 
 
-class ImportLocked(SnapshotImportError):
-    pass
+class ImportLocked(SnapshotImportError, BusyError):
+    """Another process is importing into the same index (exit status 3)."""
 
 
 # --------------------------------------------------------------------------- small helpers

@@ -25,15 +25,11 @@ from typing import Any
 
 from claims.dates import date_from_arxiv_id
 from claims.models import Paper, split_arxiv_id
+from claims.text import normalize_ws
 
 logger = logging.getLogger("tools.arxiv.snapshot")
 
 MAX_LOGGED_SKIPS = 20
-
-
-def normalize_ws(text: str | None) -> str:
-    """Runs of whitespace to one space, trimmed (str.split's whitespace is exactly regex \\s)."""
-    return " ".join(text.split()) if text else ""
 
 
 # --------------------------------------------------------------------------- parsing

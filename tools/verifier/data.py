@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from claims.errors import InputError
+
 LABELS: tuple[str, str, str] = ("supports", "contradicts", "neither")
 LABEL2ID = {lab: i for i, lab in enumerate(LABELS)}
 
@@ -60,19 +62,8 @@ class Pair:
     group: str = ""  # paper id / claim id, for grouped splits
 
 
-class PairsFormatError(ValueError):
-    """A pairs / claims file that cannot be read. Carries the file, the line and what to do."""
-
-    def __init__(self, path: Path | str, line: int | None, problem: str, fix: str = ""):
-        self.path = str(path)
-        self.line = line
-        self.problem = problem
-        self.fix = fix
-        where = f"{self.path}:{line}" if line else self.path
-        msg = f"{where}: {problem}"
-        if fix:
-            msg += f" — {fix}"
-        super().__init__(msg)
+# A pairs / claims file that cannot be read: the file, the line and what to do (exit status 2).
+PairsFormatError = InputError
 
 
 def normalize_stance(value: object) -> str | None:

@@ -28,6 +28,10 @@ class PaperModelMissing(FileNotFoundError):
     """The ONNX model or its tokenizer is not where it should be."""
 
 
+class PaperModelError(RuntimeError):
+    """The ONNX model file is there but onnxruntime cannot load it."""
+
+
 def _softmax(x: np.ndarray) -> np.ndarray:
     x = x - x.max(axis=-1, keepdims=True)
     e = np.exp(x)
@@ -37,13 +41,12 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 class OnnxPaperVerifier:
     """``PaperVerifier`` (tools.base) backed by the shipped int8 model."""
 
-    name = "retest-paper-stance-minilm-int8 v1"
+    name = "retest-paper-stance-minilm-int8 v2"
 
     def __init__(self, model_path: Path | str | None = None, tokenizer_path: Path | str | None = None, *,
-                 intra_op_threads: int | None = None, batch_size: int = 8) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
+                 intra_op_threads: int | None = None, batch_size: int = 8, lazy: bool = False) -> None:
+        """``lazy``: check the files now but load the tokenizer and the onnxruntime session on the first
+        prediction (a run whose readings are all cached never loads them)."""
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
         self.tokenizer_path = Path(tokenizer_path) if tokenizer_path else self.model_path.parent / "tokenizer.json"
         for p, what in ((self.model_path, "model"), (self.tokenizer_path, "tokenizer")):
@@ -52,16 +55,38 @@ class OnnxPaperVerifier:
                     f"paper stance {what} file not found: {p} — reinstall retest, or retrain it with "
                     f"`retest train-verifier --paper --out {p.parent}` (needs the 'train' extra)")
         self.batch_size = max(1, int(batch_size))
-        self._enc = PairEncoder(Tokenizer.from_file(str(self.tokenizer_path)))
-        so = ort.SessionOptions()
-        threads = intra_op_threads if intra_op_threads is not None else int(
+        self._threads = intra_op_threads if intra_op_threads is not None else int(
             os.environ.get("RETEST_VERIFIER_THREADS", "0") or 0)
-        if threads > 0:
-            so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._sess = ort.InferenceSession(str(self.model_path), sess_options=so, providers=["CPUExecutionProvider"])
+        self._enc: PairEncoder | None = None
+        self._sess = None
         self._lock = threading.Lock()
+        if not lazy:
+            self._load()
+
+    def _load(self) -> None:
+        if self._sess is not None:
+            return
+        with self._lock:
+            if self._sess is not None:
+                return
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            enc = PairEncoder(Tokenizer.from_file(str(self.tokenizer_path)))
+            so = ort.SessionOptions()
+            if self._threads > 0:
+                so.intra_op_num_threads = self._threads
+            so.inter_op_num_threads = 1
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            try:
+                sess = ort.InferenceSession(str(self.model_path), sess_options=so,
+                                            providers=["CPUExecutionProvider"])
+            except Exception as e:
+                raise PaperModelError(
+                    f"the paper stance model {self.model_path} cannot be loaded ({type(e).__name__}: "
+                    f"{str(e).splitlines()[0] if str(e) else ''}) — reinstall retest, or retrain it with "
+                    f"`retest train-verifier --paper --out {self.model_path.parent}`") from e
+            self._enc, self._sess = enc, sess
 
     def _feed(self, encs: list[Encoded]) -> dict[str, np.ndarray]:
         n = max(len(e.input_ids) for e in encs)
@@ -86,6 +111,7 @@ class OnnxPaperVerifier:
     def predict(self, claims: Sequence[str], titles: Sequence[str],
                 sentences: Sequence[Sequence[str]]) -> list[PaperStance]:
         """One stance per (claim, title, abstract sentences) triple, in the given order."""
+        self._load()
         encs = [self._enc.encode(c, t, s) for c, t, s in zip(claims, titles, sentences, strict=True)]
         out: list[PaperStance | None] = [None] * len(encs)
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].input_ids))
@@ -116,11 +142,13 @@ _DEFAULT: OnnxPaperVerifier | None = None
 _DEFAULT_LOCK = threading.Lock()
 
 
-def load_default_paper_verifier(intra_op_threads: int | None = None) -> OnnxPaperVerifier:
-    """The shipped paper-level model, loaded once per process."""
+def load_default_paper_verifier(intra_op_threads: int | None = None, *, lazy: bool = False) -> OnnxPaperVerifier:
+    """The shipped paper-level model, loaded once per process (``lazy``: on its first prediction)."""
     global _DEFAULT
     if _DEFAULT is None:
         with _DEFAULT_LOCK:
             if _DEFAULT is None:
-                _DEFAULT = OnnxPaperVerifier(intra_op_threads=intra_op_threads)
+                _DEFAULT = OnnxPaperVerifier(intra_op_threads=intra_op_threads, lazy=lazy)
+    if not lazy:
+        _DEFAULT._load()
     return _DEFAULT

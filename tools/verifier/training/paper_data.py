@@ -254,6 +254,29 @@ def cross_negatives(examples: list[PaperExample], papers: dict[str, dict], n: in
     return out
 
 
+def cap_neither(examples: list[PaperExample], per_claim: int, seed: int = 13,
+                sources: tuple[str, ...] = ("dense", "paper-stance", "case:")) -> list[PaperExample]:
+    """Keep at most ``per_claim`` "neither" examples per claim from the densely labelled sources, the ones
+    that share the most words with the claim first (the hard negatives: same vocabulary, no side).
+
+    Densely labelled corpora pair each claim with every paper, so they hold ten "neither" for each side
+    taken; trained on them as they are, the model learned that a machine-learning abstract takes no side."""
+    rng = random.Random(seed)
+    kept: list[PaperExample] = []
+    pools: dict[str, list[PaperExample]] = {}
+    for e in examples:
+        if e.label == "neither" and e.source.startswith(sources):
+            pools.setdefault(e.claim_id or e.claim, []).append(e)
+        else:
+            kept.append(e)
+    for pool in pools.values():
+        cw = _words(pool[0].claim)
+        rng.shuffle(pool)
+        pool.sort(key=lambda e: -len(cw & _words(e.title + " " + " ".join(e.sentences))))
+        kept += pool[:per_claim]
+    return kept
+
+
 def label_counts(examples: Iterable[PaperExample]) -> dict[str, int]:
     out = dict.fromkeys(LABELS, 0)
     for e in examples:

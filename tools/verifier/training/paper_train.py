@@ -29,6 +29,7 @@ from tools.verifier.training.paper_data import (
     SHARED,
     PaperExample,
     all_paper_files,
+    cap_neither,
     case_examples,
     cross_negatives,
     dense_examples,
@@ -73,7 +74,7 @@ def scifact_negatives(claims: list[dict], corpus: dict[int, dict], k: int = 4) -
 def build_training_set(seed: int = 13, synthetic: Path | None = None, train_cases: list[Path] | None = None,
                        scifact_neg: int = 1, cross_n: int = 200, weights: dict[str, float] | None = None,
                        cache_dir: Path | None = None, user_pairs: list[Path] | None = None,
-                       user_weight: float = 2.0) -> tuple[list[PaperExample], dict]:
+                       user_weight: float = 2.0, neither_per_claim: int | None = 4) -> tuple[list[PaperExample], dict]:
     weights = {"scifact": 1.0, "scifact-neg": 1.0, "paper-stance": 1.0, "case": 1.5, "synthetic": 1.0,
                "cross-neg": 1.0, "dense": 1.5, **(weights or {})}
     papers = load_papers(all_paper_files())
@@ -106,6 +107,8 @@ def build_training_set(seed: int = 13, synthetic: Path | None = None, train_case
         measured |= set(load_papers([d]))
     dropped = sum(1 for e in ex if e.paper_id in measured)
     ex = [e for e in ex if e.paper_id not in measured]
+    if neither_per_claim is not None:
+        ex = cap_neither(ex, neither_per_claim, seed=seed)
     ex += cross_negatives([e for e in ex if e.source != "scifact"], papers, cross_n, seed=seed, exclude=measured)
     for e in ex:
         key = "case" if e.source.startswith("case:") else e.source
@@ -114,7 +117,7 @@ def build_training_set(seed: int = 13, synthetic: Path | None = None, train_case
     for e in ex:
         by_source[e.source] = by_source.get(e.source, 0) + 1
     manifest = {"seed": seed, "scifact_val_ids": sorted(va), "cases": [c.name for c in cases],
-                "dropped_measured_papers": dropped,
+                "dropped_measured_papers": dropped, "neither_per_claim": neither_per_claim,
                 "counts": {"total": len(ex), "labels": label_counts(ex), "by_source": by_source},
                 "weights": weights}
     return ex, manifest

@@ -1,4 +1,4 @@
-"""`retest chat`: the terminal face of agent.chat (Rich rendering, a prompt loop on stdin).
+"""`retest chat`: the terminal face of the chat session (Rich rendering, a prompt loop on stdin).
 
 Works on a terminal (line editing and input history via readline, kept in RETEST_HOME/chat/) and on a
 pipe (one message a line). Leaves on /quit or end of input; the conversation stays in
@@ -6,6 +6,7 @@ RETEST_HOME/chat/<thread>.json and `retest chat --thread ID` picks it up again.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from rich.console import Console
@@ -14,8 +15,13 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from agent.chat import ChatSession, Reply
+from claims.models import ClaimResult
+from claims.safety import redact
+from retest.chat.grammar import Reply
+from retest.chat.render import evidence_groups
+from retest.chat.session import ChatSession
 from retest.progress import ProgressPrinter
+from retest.terminal import safe_console
 
 _VERDICT_STYLE = {"holds": "bold green", "weakened": "bold yellow", "superseded": "bold red",
                   "unresolved": "bold magenta", "pending": "dim"}
@@ -95,9 +101,6 @@ def _render_result(console: Console, number: int, r: dict) -> None:
                       f"({src.get('published') or 'date unknown'}; {escape(src.get('how') or '')}) [link={url}]{url}[/link]")
     if r.get("date_rule"):
         console.print(f"[dim]Newer means: {escape(r['date_rule'])}[/]")
-    from agent.chat import evidence_groups
-    from claims.models import ClaimResult
-
     for title, cites in evidence_groups(ClaimResult.model_validate(r)):
         console.print(f"[bold]{escape(title)}:[/]")
         for c in cites:
@@ -124,8 +127,6 @@ def _render_result(console: Console, number: int, r: dict) -> None:
 
 
 def run_chat(settings, thread: str | None = None, console: Console | None = None) -> None:
-    from retest.terminal import safe_console
-
     console = console or safe_console()  # bidi controls in claim or paper text are shown, not obeyed
     session = ChatSession(settings, thread)
     save_history = _setup_readline(session)
@@ -155,12 +156,8 @@ def run_chat(settings, thread: str | None = None, console: Console | None = None
             except KeyboardInterrupt:
                 raise
             except Exception as e:  # one line, and the conversation goes on (RETEST_DEBUG=1: the traceback)
-                import os
-
                 if os.environ.get("RETEST_DEBUG"):
                     raise
-                from claims.safety import redact
-
                 console.print(f"[bold red]![/] {escape(' '.join(redact(f'{type(e).__name__}: {e}', shapes=True).split())[:300])}"
                               " — the conversation goes on; try again or type /help")
                 continue

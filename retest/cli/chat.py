@@ -1,16 +1,17 @@
-"""Registers `retest chat` on the Typer app (see retest.cli._register_optional)."""
-from __future__ import annotations
-
+"""`retest chat`: talk to retest in the terminal (the prompt loop is retest/chat/terminal.py)."""
+# No `from __future__ import annotations`: Typer reads these annotations when the command registers.
 from typing import Annotated
 
 import typer
 
+from retest.cli.app import app
 from retest.errors import guarded
 from retest.options import AsOfOpt, HomeOpt, JudgeOpt, ModelOpt, SourceOpt, make_settings
 
 ThreadOpt = Annotated[str | None, typer.Option("--thread", help="conversation id to resume (default: a new one)")]
 
 
+@app.command()
 def chat(
     thread: ThreadOpt = None,
     source: SourceOpt = None,
@@ -22,18 +23,8 @@ def chat(
     """Talk to retest: type dated claims to re-test them, ask /why N, /new TOPIC, /report (see /help)."""
 
     def go() -> None:
-        from agent.chat import ChatError
-        from agent.services import ConfigError
-        from retest.chat_cli import run_chat
+        from retest.chat.terminal import run_chat  # the session and its tools: loaded when a chat starts
 
-        settings = make_settings(source=source, judge=judge, model=model, home=home, as_of=as_of)
-        try:
-            run_chat(settings, thread)
-        except ChatError as e:
-            raise ConfigError(str(e)) from None
+        run_chat(make_settings(source=source, judge=judge, model=model, home=home, as_of=as_of), thread)
 
     guarded(go)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("chat")(chat)

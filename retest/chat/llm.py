@@ -1,6 +1,6 @@
 """The chat's LLM mode: a free-form message goes to a bounded tool-calling loop over the session's intents.
 
-Used by ``agent.chat.ChatSession`` when a model is configured (``Settings.llm_configured()`` and
+Used by ``retest.chat.session.ChatSession`` when a model is configured (``Settings.llm_configured()`` and
 ``Settings.model``) and the grammar reads a message neither as a command nor as a dated claim.
 
 - The tools map 1:1 onto the grammar's intents and call the same session methods — there is no second
@@ -16,7 +16,7 @@ Used by ``agent.chat.ChatSession`` when a model is configured (``Settings.llm_co
 - A server that rejects ``tools`` (HTTP 400) is asked once more without them and its text is shown;
   any other LLM failure gives the grammar's help with a one-line note. Never a traceback.
 
-This module imports ``tools.llm``; ``agent.chat`` imports it lazily.
+The tools act on the session through its methods; this module imports the grammar, never the session.
 """
 from __future__ import annotations
 
@@ -26,12 +26,13 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from agent.configuration import Settings
 from claims.safety import redact
+from retest.chat.grammar import HELP_TEXT, ChatError, Reply, parse_claim_text, parse_since
 from tools.llm import LLMError, OpenAIChatModel, ToolsUnsupported
 
 if TYPE_CHECKING:  # pragma: no cover
-    from agent.chat import ChatSession, Reply
-    from agent.configuration import Settings
+    from retest.chat.session import ChatSession
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +131,6 @@ class ToolLoop:
 
     # --- the tools: each one the session method the grammar uses ---------------------------------
     def call_tool(self, name: str, args: dict) -> Reply:
-        from agent.chat import ChatError, parse_claim_text, parse_since
-
         s = self.session
         if name == "list_claims":
             return s.list_claims()
@@ -167,8 +166,6 @@ class ToolLoop:
 
     def _run_tool(self, call: dict) -> str:
         """Run one tool call; its result as the JSON string the model gets back."""
-        from agent.chat import ChatError
-
         name = call["name"]
         if self.tool_runs >= MAX_TOOL_CALLS:
             return json.dumps({"ok": False, "error": f"tool-call limit ({MAX_TOOL_CALLS}) for this message reached"})
@@ -228,8 +225,6 @@ class ToolLoop:
         return self.reply(final, note)
 
     def reply(self, final: str, note: str = "") -> Reply:
-        from agent.chat import Reply
-
         parts = [final.strip() or "(the model gave no text)"]
         if note:
             parts.append(note)
@@ -245,8 +240,6 @@ class ToolLoop:
 
 def answer(session: ChatSession, text: str, model: Any, on_event: Callable[[dict], None] | None = None) -> Reply:
     """The LLM mode's answer to TEXT; on any failure of the model, the grammar's help with a note."""
-    from agent.chat import HELP_TEXT, Reply
-
     loop = ToolLoop(session, model, on_event)
     try:
         return loop.run(text)

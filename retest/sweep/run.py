@@ -21,22 +21,28 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from agent.configuration import Settings
-from agent.history import History, claim_uid
 from agent.services import Services
+from claims.errors import BusyError, InputError
+from claims.readers import read_claims
+from retest.sweep.digest import build_digest, write_digest
+from retest.sweep.history import History, claim_uid
 
 WINDOW_OVERLAP_DAYS = 2
 CLAIM_SUFFIXES = (".md", ".markdown", ".yaml", ".yml", ".json")
 Event = dict[str, Any]
 
 
-class SweepLocked(Exception):
-    """Another sweep holds the data directory's sweep lock."""
+class SweepLocked(BusyError):
+    """Another sweep holds the data directory's sweep lock (exit status 3)."""
 
 
 @dataclass
@@ -85,8 +91,6 @@ def thread_id_for_file(sweep_id: int, path: Path) -> str:
 
 
 def _lock(home: Path, wait: float):
-    from filelock import FileLock, Timeout
-
     lock = FileLock(str(home / "sweep.lock"), thread_local=False)
     try:
         lock.acquire(timeout=max(0.0, wait))
@@ -124,8 +128,7 @@ def _emit(on_event, step: str, detail: str) -> None:
 
 
 def _sweep_locked(paths, settings, services, on_event, out, home) -> SweepResult:
-    from agent.digest import build_digest, write_digest
-    from agent.runner import open_services
+    from agent.runner import open_services  # the graph (langgraph) loads after the lock: a refusal is quick
 
     t0 = time.perf_counter()
     files, errors = collect_files(list(paths) if paths else default_paths(settings))
@@ -139,8 +142,6 @@ def _sweep_locked(paths, settings, services, on_event, out, home) -> SweepResult
             wfrom, wto = (last.window_to if last else None), settings.today.isoformat()
         counts: dict[str, float] = {}
         if services is None:
-            from contextlib import ExitStack
-
             stack = ExitStack()
             services = stack.enter_context(open_services(settings))
         else:
@@ -159,8 +160,6 @@ def _sweep_locked(paths, settings, services, on_event, out, home) -> SweepResult
                 try:
                     c, _n = _sweep_file(f, sweep_id, wto, settings, services, hist, on_event)
                 except Exception as e:  # one bad file must not stop the others
-                    from claims.readers import InputError
-
                     if not isinstance(e, InputError | OSError):
                         raise
                     msg = e.one_line() if isinstance(e, InputError) else f"{type(e).__name__}: {e}"
@@ -221,7 +220,6 @@ def _drop_thread(settings: Settings, thread_id: str) -> None:
 def _sweep_file(path: Path, sweep_id: int, wto: str, settings: Settings, services: Services,
                 hist: History, on_event) -> tuple[dict[str, float], int]:
     from agent.runner import run_claims
-    from claims.readers import read_claims
 
     cs = read_claims(path, settings.input_limits())
     fkey = file_key(path)

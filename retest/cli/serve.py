@@ -1,14 +1,17 @@
-"""Registers `retest serve` on the Typer app (see retest.cli._register_optional)."""
-from __future__ import annotations
-
+"""`retest serve`: the chat in the browser (the FastAPI app is retest/web/)."""
+# No `from __future__ import annotations`: Typer reads these annotations when the command registers.
 from typing import Annotated
 
 import typer
 
-from retest.errors import guarded
+from retest.cli.app import app
+from retest.errors import err_console, guarded
 from retest.options import AsOfOpt, HomeOpt, JudgeOpt, ModelOpt, SourceOpt, make_settings
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option("--host", help="address to bind (loopback by default)")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="port to listen on")] = 8765,
@@ -22,27 +25,17 @@ def serve(
     """Serve the chat in the browser: progress over server-sent events, claims page, report download."""
 
     def go() -> None:
-        import uvicorn
+        import uvicorn  # the web stack (FastAPI, uvicorn): loaded when serving
 
-        from agent.chat import ChatError
-        from agent.services import ConfigError
-        from retest.errors import err_console
         from retest.web import create_app
 
         settings = make_settings(source=source, judge=judge, model=model, home=home, as_of=as_of)
-        loopback = host in ("127.0.0.1", "localhost", "::1")
+        loopback = host in LOOPBACK
         if not loopback:
             err_console.print(f"[yellow]warning:[/] serving on {host}: anyone who can reach it can run re-tests "
                               "and read this conversation (there is no login)")
-        try:
-            app = create_app(settings, thread=thread, allowed_hosts=None if loopback else ["*"])
-        except ChatError as e:
-            raise ConfigError(str(e)) from None
+        web_app = create_app(settings, thread=thread, allowed_hosts=None if loopback else ["*"])
         err_console.print(f"retest: serving conversation [bold]{thread}[/] on http://{host}:{port}/")
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        uvicorn.run(web_app, host=host, port=port, log_level="warning")
 
     guarded(go)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)

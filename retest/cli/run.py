@@ -1,6 +1,5 @@
-"""The `retest` command line (Typer + Rich)."""
-from __future__ import annotations
-
+"""`retest run FILE`: re-test every claim in FILE and write report.md and report.json."""
+# No `from __future__ import annotations`: Typer reads these annotations when the command registers.
 from pathlib import Path
 from typing import Annotated
 
@@ -8,18 +7,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from retest.cli.app import app
 from retest.errors import guarded
-from retest.options import AsOfOpt, HomeOpt, JudgeOpt, ModelOpt, SourceOpt, make_settings
+from retest.options import AsOfOpt, HomeOpt, JudgeOpt, ModelOpt, QuietOpt, SourceOpt, make_settings
+from retest.progress import ProgressPrinter
 from retest.terminal import safe_console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Re-test dated research claims against the arXiv literature.")
 console = safe_console()
-
-
-@app.callback()
-def _root() -> None:
-    """Re-test dated research claims against the arXiv literature."""
 
 
 @app.command()
@@ -33,15 +27,14 @@ def run(
     as_of: AsOfOpt = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="bypass the arXiv response cache")] = False,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="continue an interrupted run of the same input")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress on stderr")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Re-test every claim in FILE and write report.md and report.json."""
 
     def go() -> None:
         from agent.report import check_out_dir, write_reports
-        from agent.runner import open_services, run_claims
+        from agent.runner import open_services, run_claims  # the graph (langgraph): loaded when a run starts
         from claims.readers import read_claims
-        from retest.progress import ProgressPrinter
 
         # everything that can be refused is refused before any work: settings, --out, the input
         settings = make_settings(source=source, judge=judge, model=model, home=home, as_of=as_of,
@@ -65,28 +58,3 @@ def _summary(report) -> None:
         t.add_row(escape(c.id), escape(c.text[:70] + ("…" if len(c.text) > 70 else "")), escape(c.claim_date),
                   c.verdict.value, f"{c.confidence:.2f}", escape(", ".join(sorted({f.code for f in c.flags})) or "—"))
     console.print(t)
-
-
-def _register_optional() -> None:
-    """Faces built in their own modules add their commands here."""
-    import importlib
-
-    for mod in ("retest.cli_verifier", "retest.cli_sweep", "retest.cli_chat", "retest.cli_web", "retest.cli_snapshot"):
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name == mod:
-                continue
-            raise
-        m.register(app)
-
-
-_register_optional()
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

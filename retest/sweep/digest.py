@@ -14,10 +14,17 @@ extensions: generated_at, as_of, status, errors[], new_claims[], claims[].
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from agent.history import History, now_iso
+from jinja2 import PackageLoader
+
+from agent.report import json_text, template_env, write_pair
+from claims.safety import redact
+from retest.sweep.history import History, now_iso
+
+_env = template_env(PackageLoader("retest.sweep", "templates"))
 
 
 def _short(claim_id: str) -> str:
@@ -101,11 +108,6 @@ def build_digest(hist: History, sweep_id: int, errors: list[dict[str, str]] | No
 
 
 def render_markdown(digest: dict[str, Any]) -> str:
-    from collections import Counter
-
-    from agent.report import _env
-    from claims.safety import redact
-
     by_code = Counter(f["code"] for f in digest["flags"])
     return redact(_env.get_template("digest.md.j2").render(d=digest, flag_counts=sorted(by_code.items())))
 
@@ -113,7 +115,5 @@ def render_markdown(digest: dict[str, Any]) -> str:
 def write_digest(digest: dict[str, Any], out_dir: Path) -> list[Path]:
     """Write digest.md and digest.json as one pair (agent.report.write_pair: a reader never sees one
     sweep's digest.md beside another's digest.json)."""
-    from agent.report import json_text, write_pair
-
     return write_pair(Path(out_dir), {"digest.md": render_markdown(digest), "digest.json": json_text(digest)},
                       stem="digest")

@@ -1,0 +1,4 @@
+"""`python -m retest.cli …`, the same as the `retest` console script."""
+from retest.cli import main
+
+main()
