@@ -29,7 +29,6 @@ import importlib
 import json
 import os
 import sys
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -40,26 +39,11 @@ import numpy as np
 
 from claims.models import Paper
 from tools.base import PaperStance
+from tools.datafile import atomic_write
 
 EMBEDDINGS_DIR = "embeddings"
 STANCE_DIR = "stance"
 _MEMO_MAX = 4096  # vectors kept in memory per cached embedder
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write DATA to PATH through a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _entry(directory: Path, key: str, suffix: str) -> Path:

@@ -30,7 +30,7 @@ from retest.chat import llm as chat_llm
 from retest.chat.grammar import HELP_TEXT, ChatError, Intent, Reply, parse_message
 from retest.chat.render import explain_text
 from tools.base import SearchQuery
-from tools.datafile import aside_hint
+from tools.datafile import aside_hint, atomic_write
 
 Event = dict[str, Any]
 
@@ -108,10 +108,9 @@ class ChatSession:
                 "claims": [c.model_dump(mode="json") for c in self.claims],
                 "results": {k: v.model_dump(mode="json") for k, v in self.results.items()},
                 "messages": self.messages[-500:], "run_meta": self.run_meta}
-        tmp = self.path.with_suffix(".json.tmp")
         # secrets redacted, bidi controls written as \u escapes (claims/safety.py)
-        tmp.write_text(json_text_safe(json.dumps(redact_obj(data), indent=1, ensure_ascii=False)), encoding="utf-8")
-        tmp.replace(self.path)
+        atomic_write(self.path, json_text_safe(json.dumps(redact_obj(data), indent=1, ensure_ascii=False))
+                     .encode("utf-8"))
 
     @staticmethod
     def threads(settings: Settings) -> list[str]:

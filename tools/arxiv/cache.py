@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from tools.datafile import atomic_write
 
 DEFAULT_TTL_S = 7 * 24 * 3600.0
 
@@ -59,10 +59,7 @@ class ResponseCache:
             body_path.parent.mkdir(parents=True, exist_ok=True)
             meta = {"request": request, "stored_at": self._clock(), "sha256": hashlib.sha256(body).hexdigest()}
             for path, data in ((body_path, body), (meta_path, json.dumps(meta).encode())):
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, path)
+                atomic_write(path, data)
         except OSError:  # a cache that cannot be written must not fail a search
             pass
 
