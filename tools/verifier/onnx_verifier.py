@@ -7,7 +7,6 @@ model (BERT uncased WordPiece, pair encoding, truncation to 128 tokens, padding 
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tools.base import StanceProbs
+from tools.verifier.onnx_runtime import cpu_session, softmax, verifier_threads
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 DEFAULT_MODEL = MODEL_DIR / "verifier-int8.onnx"
@@ -25,12 +25,6 @@ MAX_LENGTH = 128
 
 class VerifierModelMissing(FileNotFoundError):
     """The ONNX model or its tokenizer is not where it should be."""
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(axis=-1, keepdims=True)
-    e = np.exp(x)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 class OnnxVerifier:
@@ -47,7 +41,6 @@ class OnnxVerifier:
         batch_size: int = 32,
         max_length: int = MAX_LENGTH,
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
@@ -67,19 +60,7 @@ class OnnxVerifier:
         tok.no_padding()
         self._tok = tok
         self._pad_id = tok.token_to_id("[PAD]") or 0
-        so = ort.SessionOptions()
-        threads = (
-            intra_op_threads
-            if intra_op_threads is not None
-            else int(os.environ.get("RETEST_VERIFIER_THREADS", "0") or 0)
-        )
-        if threads > 0:
-            so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._sess = ort.InferenceSession(
-            str(self.model_path), sess_options=so, providers=["CPUExecutionProvider"]
-        )
+        self._sess = cpu_session(self.model_path, verifier_threads(intra_op_threads))
         self._inputs = {i.name for i in self._sess.get_inputs()}
         self._lock = threading.Lock()
 
@@ -112,7 +93,7 @@ class OnnxVerifier:
             feed = self._encode([claims[i] or "" for i in idx], [sentences[i] or "" for i in idx])
             with self._lock:
                 logits = self._sess.run(["logits"], feed)[0]
-            out[idx] = _softmax(logits.astype(np.float32))
+            out[idx] = softmax(logits.astype(np.float32))
         return out
 
     def stance(self, claim: str, sentences: Sequence[str]) -> list[StanceProbs]:

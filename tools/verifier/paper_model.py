@@ -7,7 +7,6 @@ it is a sentence of ``claims.text.split_sentences(abstract)``). No torch, no tra
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 from claims.models import Paper
 from claims.text import split_sentences
 from tools.base import PaperStance
+from tools.verifier.onnx_runtime import cpu_session, softmax, verifier_threads
 from tools.verifier.paper_encoding import Encoded, PairEncoder
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
@@ -30,12 +30,6 @@ class PaperModelMissing(FileNotFoundError):
 
 class PaperModelError(RuntimeError):
     """The ONNX model file is there but onnxruntime cannot load it."""
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(axis=-1, keepdims=True)
-    e = np.exp(x)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 class OnnxPaperVerifier:
@@ -55,8 +49,7 @@ class OnnxPaperVerifier:
                     f"paper stance {what} file not found: {p} — reinstall retest, or retrain it with "
                     f"`retest train-verifier --paper --out {p.parent}` (needs the 'train' extra)")
         self.batch_size = max(1, int(batch_size))
-        self._threads = intra_op_threads if intra_op_threads is not None else int(
-            os.environ.get("RETEST_VERIFIER_THREADS", "0") or 0)
+        self._threads = verifier_threads(intra_op_threads)
         self._enc: PairEncoder | None = None
         self._sess = None
         self._lock = threading.Lock()
@@ -69,18 +62,11 @@ class OnnxPaperVerifier:
         with self._lock:
             if self._sess is not None:
                 return
-            import onnxruntime as ort
             from tokenizers import Tokenizer
 
             enc = PairEncoder(Tokenizer.from_file(str(self.tokenizer_path)))
-            so = ort.SessionOptions()
-            if self._threads > 0:
-                so.intra_op_num_threads = self._threads
-            so.inter_op_num_threads = 1
-            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             try:
-                sess = ort.InferenceSession(str(self.model_path), sess_options=so,
-                                            providers=["CPUExecutionProvider"])
+                sess = cpu_session(self.model_path, self._threads)
             except Exception as e:
                 raise PaperModelError(
                     f"the paper stance model {self.model_path} cannot be loaded ({type(e).__name__}: "
@@ -119,7 +105,7 @@ class OnnxPaperVerifier:
             idx = order[start: start + self.batch_size]
             with self._lock:
                 logits, rat = self._sess.run(["logits", "rationale"], self._feed([encs[i] for i in idx]))
-            probs = _softmax(logits.astype(np.float32))
+            probs = softmax(logits.astype(np.float32))
             for row, i in enumerate(idx):
                 e = encs[i]
                 n_s = len(sentences[i])
