@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     search_results: int = 25
     evidence_k: int = 24
     judge_papers: int = Field(default=16, description="newer papers the offline judge reads whole, per claim")
+    paper_model: Path | None = Field(default=None, description="a paper-level stance model (.onnx, its "
+                                     "tokenizer.json beside it) instead of the shipped one (RETEST_PAPER_MODEL)")
     claims_dir: Path | None = Field(default=None, validation_alias=AliasChoices("RETEST_CLAIMS"))
     # limits (docs/limits.md)
     max_claims: int = Field(default=DEFAULT_MAX_CLAIMS, ge=1, description="claims per input file (RETEST_MAX_CLAIMS)")

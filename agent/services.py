@@ -64,13 +64,19 @@ def build_judge(settings: Settings, embedder: Embedder) -> tuple[Judge, Planner,
     kind = settings.resolved_judge()
     notes: list[str] = []
     verifier = None
+    if settings.paper_model is not None and kind in ("offline", "llm"):
+        pm = settings.paper_model
+        if not pm.is_file() or not (pm.parent / "tokenizer.json").is_file():
+            raise ConfigError(f"RETEST_PAPER_MODEL={pm}: {'no such file' if not pm.is_file() else 'no tokenizer.json beside it'}"
+                              " — point it at the .onnx that `retest train-verifier --paper --out DIR` wrote, "
+                              "or unset it to use the shipped model")
     if kind in ("offline", "llm"):
         try:
             from tools.result_cache import STANCE_DIR, CachedPaperVerifier
             from tools.verifier.paper_model import load_default_paper_verifier
 
             # loaded on its first reading: a rerun whose readings are all cached never loads the model
-            verifier = CachedPaperVerifier(load_default_paper_verifier(lazy=True),
+            verifier = CachedPaperVerifier(load_default_paper_verifier(lazy=True, model_path=settings.paper_model),
                                            settings.ensure_home() / "cache" / STANCE_DIR)
         except Exception as e:  # the model file missing is survivable: fall back and say so
             if kind == "offline":

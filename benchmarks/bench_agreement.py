@@ -28,6 +28,11 @@ def kappa(a: list[str], b: list[str]) -> float | None:
 
 def first_labels() -> dict[tuple[str, int, str], str]:
     out = {}
+    for f in sorted((ROOT / "data" / "train" / "dense").glob("*/pairs.jsonl")):
+        for line in f.read_text().splitlines():
+            if line.strip():
+                d = json.loads(line)
+                out[(f.parent.name, int(d["n"]), d["paper_id"])] = d["label"]
     for root in (ROOT / "data" / "cases", ROOT / "data" / "train"):
         for case in root.iterdir():
             f = case / "paper_labels.jsonl"
@@ -53,17 +58,38 @@ def main() -> None:
             if line.strip():
                 d = json.loads(line)
                 first[(d["case"], int(d["n"]), d["paper_id"])] = d["label"]
-    rows = []
-    for sample in sorted(AGREE.glob("sample-*.jsonl")):
-        second = AGREE / sample.name.replace("sample-", "second-")
-        if not second.is_file():
-            continue
-        s_rows = [json.loads(x) for x in sample.read_text().splitlines() if x.strip()]
-        r_rows = [json.loads(x) for x in second.read_text().splitlines() if x.strip()]
-        for s, r in zip(s_rows, r_rows, strict=True):
-            key = (s["case"], int(s["n"]), s["paper_id"])
-            assert (r["case"], int(r["n"]), r["paper_id"]) == key, f"{second}: order differs at {key}"
-            rows.append({"case": s["case"], "drawn": s["drawn"], "first": first[key], "second": r["label"]})
+    report: dict = {}
+    # cases: retest's own dated-claims cases (sample-*.jsonl); dense: the dense training topics
+    # (dense-sample-*.jsonl, drawn 15 uniform + 8 first-labeller positives per topic)
+    for name, pattern in (("cases", "sample-*.jsonl"), ("dense", "dense-sample-*.jsonl")):
+        rows = []
+        for sample in sorted(AGREE.glob(pattern)):
+            second = AGREE / sample.name.replace("sample-", "second-")
+            if not second.is_file():
+                continue
+            s_rows = [json.loads(x) for x in sample.read_text().splitlines() if x.strip()]
+            r_rows = [json.loads(x) for x in second.read_text().splitlines() if x.strip()]
+            for s, r in zip(s_rows, r_rows, strict=True):
+                key = (s["case"], int(s["n"]), s["paper_id"])
+                assert (r["case"], int(r["n"]), r["paper_id"]) == key, f"{second}: order differs at {key}"
+                drawn = s.get("drawn") or s.get("part")
+                rows.append({"case": s["case"], "drawn": drawn, "first": first[key], "second": r["label"]})
+        if rows:
+            report[name] = _agreement(rows)
+    if a.json:
+        print(json.dumps(report, indent=1))
+        return
+    for name, out in report.items():
+        print(f"== {name}")
+        for part in ("uniform", "all"):
+            o = out[part]
+            print(f"{part:8s} n={o['n']:4d} agreement {o['agreement']:.3f} kappa {o['kappa']}")
+            print(f"         confusion (rows first labeller S/C/N, columns second): {o['confusion_first_rows']}")
+            for case, v in o["per_case"].items():
+                print(f"         {case:42s} n={v['n']:3d} agreement {v['agreement']:.3f} kappa {v['kappa']}")
+
+
+def _agreement(rows: list[dict]) -> dict:
     out: dict = {}
     for part, keep in (("uniform", lambda r: r["drawn"] == "uniform"), ("all", lambda r: True)):
         sel = [r for r in rows if keep(r)]
@@ -78,15 +104,7 @@ def main() -> None:
             c2 = [r["second"] for r in sel if r["case"] == case]
             out[part]["per_case"][case] = {"n": len(c1), "agreement": round(sum(x == y for x, y in zip(c1, c2, strict=True)) / len(c1), 3),
                                            "kappa": kappa(c1, c2)}
-    if a.json:
-        print(json.dumps(out, indent=1))
-        return
-    for part in ("uniform", "all"):
-        o = out[part]
-        print(f"{part:8s} n={o['n']:4d} agreement {o['agreement']:.3f} kappa {o['kappa']}")
-        print(f"         confusion (rows first labeller S/C/N, columns second): {o['confusion_first_rows']}")
-        for case, v in o["per_case"].items():
-            print(f"         {case:42s} n={v['n']:3d} agreement {v['agreement']:.3f} kappa {v['kappa']}")
+    return out
 
 
 if __name__ == "__main__":

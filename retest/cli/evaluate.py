@@ -122,7 +122,7 @@ def eval_papers_cmd(
 
     def go() -> None:
         from agent.judges import paper as pj
-        from tools.verifier.paper_model import PaperModelMissing, load_default_paper_verifier
+        from tools.verifier.paper_model import PaperModelError, PaperModelMissing, load_default_paper_verifier
         from tools.verifier.training.paper_data import case_examples
         from tools.verifier.training.paper_eval import evaluate, predict_examples
 
@@ -130,8 +130,10 @@ def eval_papers_cmd(
             for f in ("claims.md", "papers.jsonl", "paper_labels.jsonl"):
                 need_file(c / f, f"case file {f}")
         try:
-            model = load_default_paper_verifier()
-        except PaperModelMissing as e:
+            from agent.configuration import Settings
+
+            model = load_default_paper_verifier(model_path=Settings().paper_model)
+        except (PaperModelMissing, PaperModelError) as e:
             fail(str(e))
         ex = [e for c in cases for e in case_examples(c)]
         rep = evaluate(ex, predict_examples(model, ex), pj.CONTRA_T, pj.MARGIN)

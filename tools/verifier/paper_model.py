@@ -48,6 +48,8 @@ class OnnxPaperVerifier:
                 raise PaperModelMissing(
                     f"paper stance {what} file not found: {p} — reinstall retest, or retrain it with "
                     f"`retest train-verifier --paper --out {p.parent}` (needs the 'train' extra)")
+        if self.model_path.resolve() != DEFAULT_MODEL.resolve():
+            self.name = f"paper-stance model {self.model_path}"
         self.batch_size = max(1, int(batch_size))
         self._threads = verifier_threads(intra_op_threads)
         self._enc: PairEncoder | None = None
@@ -128,9 +130,23 @@ _DEFAULT: OnnxPaperVerifier | None = None
 _DEFAULT_LOCK = threading.Lock()
 
 
-def load_default_paper_verifier(intra_op_threads: int | None = None, *, lazy: bool = False) -> OnnxPaperVerifier:
-    """The shipped paper-level model, loaded once per process (``lazy``: on its first prediction)."""
+_BY_PATH: dict[Path, OnnxPaperVerifier] = {}
+
+
+def load_default_paper_verifier(intra_op_threads: int | None = None, *, lazy: bool = False,
+                                model_path: Path | str | None = None) -> OnnxPaperVerifier:
+    """The shipped paper-level model, loaded once per process (``lazy``: on its first prediction).
+    ``model_path``: another model file (e.g. one ``retest train-verifier --paper`` wrote; RETEST_PAPER_MODEL),
+    likewise loaded once per process."""
     global _DEFAULT
+    if model_path is not None and Path(model_path).resolve() != DEFAULT_MODEL.resolve():
+        key = Path(model_path).resolve()
+        with _DEFAULT_LOCK:
+            if key not in _BY_PATH:
+                _BY_PATH[key] = OnnxPaperVerifier(key, intra_op_threads=intra_op_threads, lazy=True)
+        if not lazy:
+            _BY_PATH[key]._load()
+        return _BY_PATH[key]
     if _DEFAULT is None:
         with _DEFAULT_LOCK:
             if _DEFAULT is None:
