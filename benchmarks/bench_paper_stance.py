@@ -9,7 +9,10 @@ Sets:
          each against its cited abstracts (SUPPORT / CONTRADICT / no evidence → neither).
 Also throughput (claim–paper pairs per second) on this machine.
 
-    python benchmarks/bench_paper_stance.py [--model PATH] [--threads 2] [--json]
+    python benchmarks/bench_paper_stance.py [--model PATH] [--threads 2] [--json] [--dense TOPIC,…]
+
+``--dense`` scores dense training topics as one more set, for a model that has not been trained on them
+(e.g. topics added after it was trained: the figures in the model card for the six topics of 2026-12-06).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from tools.verifier.training.paper_data import (  # noqa: E402
     OWN,
     SHARED,
     case_examples,
+    dense_examples,
     load_scifact,
     scifact_examples,
 )
@@ -52,6 +56,8 @@ def main() -> None:
     ap.add_argument("--t", type=float, default=None, help="decision threshold (default: the judge's)")
     ap.add_argument("--margin", type=float, default=None)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--dense", default="", help="comma-separated dense training topics (data/train/dense/<topic>) "
+                    "to score as one more set 'dense' — only meaningful for a model not trained on them")
     a = ap.parse_args()
     from agent.judges import paper as pj
 
@@ -73,13 +79,24 @@ def main() -> None:
             sets[g] += ex
             preds[g] += ps
             n_pairs += len(ex)
+    if a.dense:
+        sets["dense"], preds["dense"] = [], []
+        for topic in [x.strip() for x in a.dense.split(",") if x.strip()]:
+            ex = dense_examples(OWN / "train" / "dense" / topic)
+            if not ex:
+                sys.exit(f"--dense: no labelled pairs in {OWN / 'train' / 'dense' / topic}")
+            ps = predict_examples(m, ex)
+            sets[f"dense:{topic}"], preds[f"dense:{topic}"] = ex, ps
+            sets["dense"] += ex
+            preds["dense"] += ps
+            n_pairs += len(ex)
     sets["scifact-val"] = scifact_val(a.model.parent)
     preds["scifact-val"] = predict_examples(m, sets["scifact-val"])
     n_pairs += len(sets["scifact-val"])
     elapsed = time.perf_counter() - t0
     for name, ex in sets.items():
         out[name] = {"argmax": evaluate(ex, preds[name]), "judge_rule": evaluate(ex, preds[name], t, margin)}
-        if name != "scifact-val":  # the case that matters at run time: papers other than the finding's source
+        if name != "scifact-val" and not name.startswith("dense"):  # the case that matters at run time: papers other than the finding's source
             out[name]["candidates_only"] = evaluate(ex, preds[name], t, margin, keep=_not_source)
     out["throughput_pairs_per_s"] = round(n_pairs / elapsed, 1)
     out["pairs"] = n_pairs
