@@ -2,7 +2,7 @@
 GENERATED corpus in the dump's shape (benchmarks/gen_dump.py: synthetic records, not arXiv papers).
 
     python benchmarks/bench_import.py [--records 1000000] [--file DUMP.jsonl] [--queries 200]
-                                      [--exact 60] [--workdir DIR] [--keep] [--seed 0] [--search-only]
+                                      [--exact 60] [--workdir DIR] [--keep] [--seed 0] [--search-only] [--shards N]
 
 Prints: the machine (cores, load average before and after), generation time, the import (records/s
 over the whole import and over the reading phase, the finishing phase, peak RSS of the importing
@@ -44,7 +44,8 @@ from pathlib import Path
 from tools.arxiv.snapshot_import import import_snapshot
 marks = {{}}
 t0 = time.perf_counter()
-res = import_snapshot(Path({src!r}), Path({idx!r}), on_phase=lambda p, d: marks.setdefault(p, time.perf_counter()))
+res = import_snapshot(Path({src!r}), Path({idx!r}), shards={shards!r},
+                      on_phase=lambda p, d: marks.setdefault(p, time.perf_counter()))
 t1 = time.perf_counter()
 print(json.dumps({{"seconds": t1 - t0, "reading": marks["finishing"] - marks.get("reading", t0),
                    "finishing": t1 - marks["finishing"], "stats": res.stats, "cpu": res.cpu}}))
@@ -70,6 +71,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--search-only", action="store_true", help="search WORKDIR/index.sqlite from an earlier run")
+    ap.add_argument("--shards", type=int, help="writer processes (default: what `retest snapshot import` picks)")
     args = ap.parse_args()
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-import-"))
@@ -78,7 +80,7 @@ def main() -> None:
           f"(1/5/15 min) before")
     if args.search_only:
         idx = work / "index.sqlite"
-        print(f"index: {idx} ({idx.stat().st_size / 1e9:.2f} GB), from an earlier run")
+        print(f"index: {idx} ({index_bytes(idx) / 1e9:.2f} GB with its shards), from an earlier run")
         search(idx, args)
         return
     try:
@@ -93,21 +95,32 @@ def main() -> None:
                   f"generated in {time.perf_counter() - t0:.0f} s")
         idx = work / "index.sqlite"
         for p in work.glob("index.sqlite*"):
-            p.unlink()
-        child = CHILD.format(root=str(ROOT), src=str(data), idx=str(idx))
+            p.unlink()  # the index, its shards (index.sqlite.TAG.sN), what an earlier run left
+        child = CHILD.format(root=str(ROOT), src=str(data), idx=str(idx), shards=args.shards)
         out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
         rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         r = json.loads(out.stdout.strip().splitlines()[-1])
         n = r["stats"]["records"]
-        size = idx.stat().st_size
+        shards = r["stats"].get("shards", 1)
+        if shards > 1:  # the largest process is not the whole: the sum of every process's peak (an upper bound)
+            rss_mb = r["cpu"]["rss_mb"]
+        size = index_bytes(idx)
         print(f"import: {n:,} records ({r['stats']['skipped']:,} malformed) in {r['seconds']:.1f} s = "
               f"{n / r['seconds']:,.0f} records/s (reading {r['reading']:.1f} s = {n / r['reading']:,.0f} records/s, "
-              f"finishing {r['finishing']:.1f} s); peak RSS {rss_mb:,.0f} MB; load average {load()} after")
+              f"finishing {r['finishing']:.1f} s); {shards} shard(s); peak RSS {rss_mb:,.0f} MB"
+              f"{' (all processes)' if shards > 1 else ''}; load average {load()} after")
         c = r["cpu"]
-        print(f"  CPU seconds: reading thread {c['reader_s']:.1f} (parse), writer thread {c['writer_s']:.1f} (SQLite, "
-              f"FTS5), finishing {c['finish_s']:.1f}; with a core each for the two threads the reading phase "
-              f"needs >= {max(c['reader_s'], c['writer_s']):.1f} s = <= {n / max(c['reader_s'], c['writer_s']):,.0f} "
-              f"records/s, the whole import >= {max(c['reader_s'], c['writer_s']) + c['finish_s']:.1f} s")
+        if shards > 1:
+            cpu = c["reader_s"] + c["writer_s"] + c["finish_s"]
+            print(f"  CPU seconds (all {shards} shard processes): reading threads {c['reader_s']:.1f} (parse), writer "
+                  f"threads {c['writer_s']:.1f} (SQLite, FTS5), finishing {c['finish_s']:.1f}; {cpu:.1f} in all = "
+                  f"{cpu / n * 1e6:.0f} us a record: on {shards} otherwise idle cores the import needs >= "
+                  f"{cpu / shards:.1f} s = <= {n * shards / cpu:,.0f} records/s")
+        else:
+            print(f"  CPU seconds: reading thread {c['reader_s']:.1f} (parse), writer thread {c['writer_s']:.1f} (SQLite, "
+                  f"FTS5), finishing {c['finish_s']:.1f}; with a core each for the two threads the reading phase "
+                  f"needs >= {max(c['reader_s'], c['writer_s']):.1f} s = <= {n / max(c['reader_s'], c['writer_s']):,.0f} "
+                  f"records/s, the whole import >= {max(c['reader_s'], c['writer_s']) + c['finish_s']:.1f} s")
         print(f"index: {size / 1e9:.2f} GB = {size / n:,.0f} B/record (input {data.stat().st_size / n:,.0f} B/record)")
         search(idx, args)
     finally:
@@ -115,6 +128,11 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
         elif args.keep:
             print(f"kept {work}")
+
+
+def index_bytes(idx: Path) -> int:
+    """The index file and its shard files (index.sqlite.TAG.sN)."""
+    return idx.stat().st_size + sum(f.stat().st_size for f in idx.parent.glob(idx.name + ".*.s[0-9]*"))
 
 
 def search(idx: Path, args: argparse.Namespace) -> None:

@@ -412,3 +412,133 @@ def test_the_rerank_reproduces_fts5_bm25(tmp_path):
                           "ON p.pk = fts.rowid WHERE fts MATCH ? ORDER BY 4 LIMIT 30", (expr,)).fetchall()
         mine = src.bm25([(t, a, pk) for t, a, pk, _ in got], words)
         assert got and all(abs(-s - m) <= 1e-9 * abs(s) for (*_, s), m in zip(got, mine, strict=True)), query
+
+
+# --------------------------------------------------------------------------- shards (a big import's writer processes)
+
+
+def _shard_rows(n: int) -> list:
+    rows = [dump_record(i, words=30 + i % 40) for i in range(n)]
+    rows[n - 3] = dict(rows[10])  # a duplicate id in the other shard (lines 11 and n-2): the later wins
+    rows[n - 5] = dict(rows[n - 7])  # ... and in the same shard
+    rows[7] = "{broken"
+    return rows
+
+
+def test_a_sharded_import_is_the_same_index_as_one_writer(tmp_path):
+    f = write_lines(tmp_path / "d.jsonl", _shard_rows(900))
+    one = import_snapshot(f, tmp_path / "one.sqlite", shards=1, batch_records=100)
+    two = import_snapshot(f, tmp_path / "two.sqlite", shards=2, batch_records=100)
+    assert one.stats.get("shards") is None and two.stats["shards"] == 2
+    for key in ("records", "lines", "skipped", "filtered", "replaced", "months", "cats", "d_min", "d_max",
+                "estimated", "undated"):
+        assert two.stats[key] == one.stats[key], key
+    assert two.stats["replaced"] == 2 and two.stats["skipped"] == 1
+    meta = read_meta(tmp_path / "two.sqlite")
+    (shard1,) = [tmp_path / name for name in meta["shards"]["files"]]
+    assert shard1.exists() and shard1.name.startswith("two.sqlite.") and shard1.name.endswith(".s1")
+    pks = []
+    for db in (tmp_path / "two.sqlite", shard1):
+        n, distinct, _ = index_rows(db)  # each shard's FTS index matches its records
+        assert n == distinct
+        pks.append([r[0] for r in sqlite3.connect(db).execute("SELECT pk FROM papers")])
+    assert all(pk % 2 == 0 for pk in pks[0]) and all(pk % 2 == 1 for pk in pks[1])  # a row id names its shard
+    with sqlite3.connect(tmp_path / "one.sqlite") as con:
+        assert sorted(con.execute("SELECT term, df FROM terms")) == sorted(
+            sqlite3.connect(tmp_path / "two.sqlite").execute("SELECT term, df FROM terms"))
+    a, b = SnapshotSource(tmp_path / "one.sqlite"), SnapshotSource(tmp_path / "two.sqlite")
+    assert a._avg == b._avg and b.skipped == a.skipped and b.size == a.size
+    assert [p.arxiv_id for p in b.all_papers()] == [p.arxiv_id for p in a.all_papers()]
+    assert b.lookup([r["id"] for r in _shard_rows(900)[::50] if isinstance(r, dict)]) == \
+        a.lookup([r["id"] for r in _shard_rows(900)[::50] if isinstance(r, dict)])
+    queries = [SearchQuery(text=t, max_results=20, **kw) for t in ("spectral lattice", "uniqword10 reward", "graph",
+                                                                   "alignment tensor kernel manifold")
+               for kw in ({}, {"after": date(2014, 1, 1), "before": date(2016, 1, 1)}, {"categories": ["cs.CL"]})]
+    queries.append(SearchQuery(text="", after=date(2020, 1, 1), max_results=7))
+    for q in queries:
+        assert b.search(q).papers == a.search(q).papers, q
+    # as if the index were large: planned searches, re-ranked over both shards
+    for mod in (snap,):
+        saved = mod.MIN_PLANNED, mod.SCORE_BUDGET
+        mod.MIN_PLANNED, mod.SCORE_BUDGET = 0, 40
+        try:
+            for q in queries:
+                got, want = [p.arxiv_id for p in b.search(q).papers], [p.arxiv_id for p in a.search(q).papers]
+                assert len(set(got) & set(want)) >= 0.8 * len(want), q
+        finally:
+            mod.MIN_PLANNED, mod.SCORE_BUDGET = saved
+    info = cli("snapshot", "info", str(tmp_path / "two.sqlite"), "--json")
+    assert info.exit_code == 0 and json.loads(info.stdout)["size_bytes"] > (tmp_path / "two.sqlite").stat().st_size
+
+
+def test_a_reimport_replaces_the_shards_and_a_missing_shard_is_a_clear_error(tmp_path):
+    rows = [dump_record(i) for i in range(200)]
+    f = write_lines(tmp_path / "d.jsonl", rows)
+    idx = tmp_path / "i.sqlite"
+    import_snapshot(f, idx, shards=2)
+    old = [tmp_path / n for n in read_meta(idx)["shards"]["files"]]
+    write_lines(f, rows[:150])  # the file changed: imported again, into new shard files
+    res = import_snapshot(f, idx, shards=2)
+    new = [tmp_path / n for n in read_meta(idx)["shards"]["files"]]
+    assert res.stats["records"] == 150 and new != old and all(p.exists() for p in new)
+    assert not any(p.exists() for p in old)  # the replaced index's shards are gone
+    new[0].unlink()
+    with pytest.raises(SnapshotIndexError, match=r"a shard of the index .* is missing: run `retest snapshot import"):
+        SnapshotSource(idx)
+    res = import_snapshot(f, idx)  # ... and an import builds it again
+    assert not res.up_to_date and SnapshotSource(idx).size == 150
+
+
+def test_an_index_of_an_older_version_asks_for_a_reimport(tmp_path):
+    idx = tmp_path / "i.sqlite"
+    import_snapshot(write_lines(tmp_path / "d.jsonl", [dump_record(i) for i in range(20)]), idx)
+    with sqlite3.connect(idx) as con:
+        con.execute("UPDATE meta SET value = '5' WHERE key = 'schema'")
+    with pytest.raises(SnapshotIndexError) as e:
+        SnapshotSource(idx)
+    assert "run `retest snapshot import" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_strict_with_shards_names_the_first_malformed_line_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.setenv("RETEST_IMPORT_SHARDS", "2")
+    rows = [dump_record(i) for i in range(400)]
+    rows[301] = "{broken"  # line 302: shard 1
+    rows[250] = "[1]"  # line 251: shard 0, the first
+    f = write_lines(tmp_path / "bad.jsonl", rows)
+    idx = tmp_path / "i.sqlite"
+    r = cli("snapshot", "import", str(f), "--index", str(idx), "--strict", "--batch", "20")
+    assert r.exit_code == 2 and r.stderr.startswith(f"error: {f}:251: "), r.output
+    assert not idx.exists() and read_meta(partial_path(idx))["import"]["nshards"] == 2
+    r2 = cli("snapshot", "import", str(f), "--index", str(idx))
+    assert r2.exit_code == 0, r2.output
+    assert "imported 398 records" in r2.stdout and "2 malformed skipped" in r2.stdout, r2.stdout
+    assert read_meta(idx)["stats"]["shards"] == 2 and SnapshotSource(idx).size == 398
+
+
+def test_a_sharded_import_killed_with_sigkill_resumes_without_loss_or_duplicates(tmp_path):
+    rows = [dump_record(i, words=120) for i in range(6000)]
+    rows[777] = dict(rows[100])  # a duplicate id in the other shard: the later line wins, counted once
+    f = write_lines(tmp_path / "dump.jsonl", rows)
+    idx = tmp_path / "killed.sqlite"
+    env = {**subprocess_env(tmp_path / "home"), "RETEST_IMPORT_SHARDS": "2"}
+    cmd = [sys.executable, "-m", "retest.cli", "snapshot", "import", str(f), "--index", str(idx), "--batch", "250",
+           "--quiet"]
+    _kill_mid_import(cmd, env, partial_path(idx), at_least=500)
+    assert not idx.exists() and partial_path(idx).exists()
+    time.sleep(0.5)  # the shard processes die with the command (they must not write beside the rerun)
+    (shard1,) = [tmp_path / n for n in read_meta(partial_path(idx), recover=True)["shards"]["files"]]
+    size = shard1.stat().st_size
+    time.sleep(0.5)
+    assert shard1.stat().st_size == size
+    r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "resuming the interrupted import" in r.stderr
+    clean = import_snapshot(f, tmp_path / "clean.sqlite", shards=1)
+    killed = read_meta(idx)["stats"]
+    for key in ("records", "lines", "skipped", "filtered", "replaced", "months", "cats", "d_min", "d_max", "estimated"):
+        assert killed[key] == clean.stats[key], key
+    assert killed["records"] == 5999 and killed["shards"] == 2
+    ids = sorted(r[0] for db in (idx, shard1) for r in sqlite3.connect(db).execute("SELECT id FROM papers"))
+    assert ids == sorted({r["id"] for r in rows})
+    q = SearchQuery(text="uniqword4321 spectral", max_results=10)
+    assert SnapshotSource(idx).search(q).papers == SnapshotSource(tmp_path / "clean.sqlite").search(q).papers

@@ -62,8 +62,9 @@ def import_(
         "--restart", help="start over instead of resuming an interrupted import")] = False,
     home: HomeOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
-    batch: Annotated[int, typer.Option("--batch", min=1, hidden=True,
-                                       help="records per transaction (memory vs. work redone on resume)")] = 10_000,
+    batch: Annotated[int | None, typer.Option("--batch", min=1, hidden=True,
+                                              help="records per transaction (memory vs. work redone on "
+                                                   "resume; default the importer's)")] = None,
 ) -> None:
     """Import a metadata file into a searchable index: streaming, resumable (rerun to continue)."""
 
@@ -78,7 +79,15 @@ def import_(
             TimeRemainingColumn,
         )
 
-        from tools.arxiv.snapshot_import import Filters, MalformedRecord, default_import_path, import_snapshot
+        from tools.arxiv.snapshot_import import (
+            BATCH_RECORDS,
+            Filters,
+            MalformedRecord,
+            default_import_path,
+            import_snapshot,
+            read_meta,
+            shard_files,
+        )
 
         settings = make_settings(home=home)
         try:
@@ -135,7 +144,7 @@ def import_(
         try:
             with progress:
                 res = import_snapshot(file, target, filters, strict=strict, restart=restart, on_skip=on_skip,
-                                      on_progress=on_progress, on_phase=on_phase, batch_records=batch)
+                                      on_progress=on_progress, on_phase=on_phase, batch_records=batch or BATCH_RECORDS)
         except MalformedRecord as e:  # exit 2; ImportLocked (3) and other SnapshotImportErrors (1): guarded
             raise UsageError(f"{e} (malformed record; the records before it are imported; rerun without "
                              "--strict to skip it, or fix the line and rerun)") from None
@@ -150,9 +159,12 @@ def import_(
                 f"({res.records_this_run:,} in this run, {_duration(res.seconds)}, {rate:,.0f} records/s); "
                 f"{s['skipped']:,} malformed skipped, {s['filtered']:,} filtered out, "
                 f"{s['replaced']:,} duplicate ids replaced")
-        size = res.index.stat().st_size
+        files = [res.index, *shard_files(res.index, read_meta(res.index))]
+        size = sum(f.stat().st_size for f in files if f.exists())
+        also = f"; with {', '.join(escape(f.name) for f in files[1:])} beside it — move or copy them together" \
+            if len(files) > 1 else ""
         console.print(f"index: {escape(str(res.index))} ({_size(size)}, "
-                      f"{_size(size / max(1, s['records']))} a record)")
+                      f"{_size(size / max(1, s['records']))} a record{also})")
         if index is None:
             console.print(f"`retest run` searches it when RETEST_SNAPSHOT={escape(str(file.resolve()))} "
                           f"(with this RETEST_HOME), or RETEST_SNAPSHOT={escape(str(res.index))} anywhere")

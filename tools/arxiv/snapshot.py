@@ -28,7 +28,8 @@ import re
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -50,7 +51,9 @@ from tools.arxiv.snapshot_import import (
     read_meta,
     remove_db,
     same_source,
+    shard_files,
     source_identity,
+    unfinished_state,
 )
 from tools.arxiv.snapshot_parse import (  # noqa: F401 - re-exported: the names callers know
     MAX_LOGGED_SKIPS,
@@ -226,6 +229,19 @@ class SnapshotSource:
         self._db = sqlite3.connect(f"file:{self.index_path}?mode=ro", uri=True, check_same_thread=False)
         meta = {k: v for k, v in self._db.execute("SELECT key, value FROM meta")}
         self.meta: dict[str, Any] = {k: json.loads(v) for k, v in meta.items()}
+        # an import written in shards (tools/arxiv/snapshot_import.py): row id % shards = the shard
+        self.shard_paths = shard_files(self.index_path, self.meta)
+        self._dbs = [self._db]
+        for f in self.shard_paths:
+            if not f.exists():
+                self._db.close()
+                src = (self.meta.get("import") or {}).get("source", {}).get("path") or "the file"
+                raise SnapshotIndexError(f"{f}, a shard of the index {self.index_path}, is missing: "
+                                         f"run `retest snapshot import {src}` again")
+            self._dbs.append(sqlite3.connect(f"file:{f}?mode=ro", uri=True, check_same_thread=False))
+        self._k = len(self._dbs)
+        self._pool = ThreadPoolExecutor(max_workers=self._k - 1, thread_name_prefix="snapshot-shard") \
+            if self._k > 1 else None
         self.stats: dict[str, Any] = self.meta["stats"]
         self.size: int = self.stats["records"]
         self.skipped_total: int = self.stats["skipped"]
@@ -240,8 +256,11 @@ class SnapshotSource:
             f"CREATE VIRTUAL TABLE c USING fts5(title, abstract, tokenize='{TOKENIZER}', content='');"
             "CREATE VIRTUAL TABLE cv USING fts5vocab(c, 'instance');"
         )
-        avg = self._db.execute("SELECT block FROM fts_data WHERE id = 1").fetchone()
-        self._avg = _varints(avg[0]) if avg else [0, 0, 0]  # rows, then tokens per column
+        self._avg = [0, 0, 0]  # rows, then tokens per column (over every shard)
+        for db in self._dbs:
+            avg = db.execute("SELECT block FROM fts_data WHERE id = 1").fetchone()
+            if avg:
+                self._avg = [a + b for a, b in zip(self._avg, _varints(avg[0]), strict=False)]
         self._stem_cache: dict[str, tuple[str, ...]] = {}
         self._df_cache: dict[str, int] = {}
         self._count_cache: dict[str, int] = {}
@@ -267,7 +286,7 @@ class SnapshotSource:
             return imported
         unfinished = partial_path(imported)
         if unfinished.exists():
-            line = (read_meta(unfinished, recover=True).get("import") or {}).get("line", 0)
+            line = unfinished_state(unfinished).get("line", 0)
             raise SnapshotIndexError(
                 f"the import of {self.path} into {imported} is unfinished (stopped after line {line:,}): "
                 f"run `retest snapshot import {self.path}` to finish it")
@@ -387,6 +406,11 @@ class SnapshotSource:
             where.append(f"EXISTS (SELECT 1 FROM cats c WHERE c.cat IN ({marks}) AND c.pid = fts.rowid)")
             args.extend(query.categories)
         limit = query.max_results if plan.exact else max(RERANK_POOL, 4 * query.max_results)
+        if self._k > 1:
+            # each shard's best by its own BM25, then all re-ranked by the index-wide BM25: a shard
+            # holds at most `limit` of the overall best, and its own ranking differs from the overall
+            # one only by its slightly different IDFs and average length, hence the margin
+            limit = limit + max(5, limit // 4) if plan.exact else -(-limit * 6 // (5 * self._k)) + 5
         # rank and cap inside the full-text index; only the capped rows are read from `papers`
         sql = (
             "SELECT p.json, p.title, p.abstract, t.r FROM (SELECT fts.rowid AS r, bm25(fts, 2.0, 1.0) AS s FROM fts "
@@ -395,10 +419,18 @@ class SnapshotSource:
         )
         args.append(limit)
         with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-        if not plan.exact:
+            rows = [r for part in self._each_shard(lambda db: db.execute(sql, args).fetchall()) for r in part]
+        if not plan.exact or self._k > 1:
             rows = self._rerank(rows, plan.scored, query.field)[: query.max_results]
         return [_row_paper(js, title, abstract) for js, title, abstract, _ in rows]
+
+    def _each_shard(self, fn: Callable[[sqlite3.Connection], Any]) -> list[Any]:
+        """fn(connection) for every shard, in parallel (SQLite releases the GIL), in shard order."""
+        if self._pool is None:
+            return [fn(self._db)]
+        futs = [self._pool.submit(fn, db) for db in self._dbs[1:]]
+        first = fn(self._db)
+        return [first] + [f.result() for f in futs]
 
     def _newest(self, lo: int | None, hi: int | None, cats: list[str], k: int) -> list[Paper]:
         """Papers in the window (and categories), newest first, those of the same day by id: the
@@ -408,13 +440,14 @@ class SnapshotSource:
 
         def pks(a: int, b: int, limit: int | None) -> set[int]:
             tail = "ORDER BY pid DESC LIMIT ?" if limit else ""
-            if not cats:
-                q = "SELECT pk FROM papers WHERE pk BETWEEN ? AND ? " + tail.replace("pid", "pk")
-                return {r[0] for r in self._db.execute(q, (a, b, limit) if limit else (a, b))}
             out: set[int] = set()
-            for c in dict.fromkeys(cats):
-                q = "SELECT pid FROM cats WHERE cat = ? AND pid BETWEEN ? AND ? " + tail
-                out.update(r[0] for r in self._db.execute(q, (c, a, b, limit) if limit else (c, a, b)))
+            for db in self._dbs:
+                if not cats:
+                    q = "SELECT pk FROM papers WHERE pk BETWEEN ? AND ? " + tail.replace("pid", "pk")
+                    out.update(r[0] for r in db.execute(q, (a, b, limit) if limit else (a, b)))
+                for c in dict.fromkeys(cats):
+                    q = "SELECT pid FROM cats WHERE cat = ? AND pid BETWEEN ? AND ? " + tail
+                    out.update(r[0] for r in db.execute(q, (c, a, b, limit) if limit else (c, a, b)))
             return out
 
         with self._lock:
@@ -427,10 +460,20 @@ class SnapshotSource:
             rows = []
             for i in range(0, len(top), 500):
                 chunk = top[i : i + 500]
-                rows += self._db.execute(f"SELECT json, title, abstract, pk, id FROM papers WHERE pk IN "
-                                         f"({','.join('?' * len(chunk))})", chunk).fetchall()
+                for db, part in self._by_shard(chunk):
+                    rows += db.execute(f"SELECT json, title, abstract, pk, id FROM papers WHERE pk IN "
+                                       f"({','.join('?' * len(part))})", part).fetchall()
         rows.sort(key=lambda r: (-(r[3] // PK_SCALE), r[4]))
         return [_row_paper(js, title, abstract) for js, title, abstract, _, _ in rows[:k]]
+
+    def _by_shard(self, pks: Sequence[int]) -> list[tuple[sqlite3.Connection, list[int]]]:
+        """Row ids grouped by the shard that holds them (row id % shards)."""
+        if self._k == 1:
+            return [(self._db, list(pks))] if pks else []
+        groups: dict[int, list[int]] = {}
+        for pk in pks:
+            groups.setdefault(pk % self._k, []).append(pk)
+        return [(self._dbs[i], g) for i, g in sorted(groups.items())]
 
     # ---- term selection
 
@@ -526,9 +569,10 @@ class SnapshotSource:
         if key not in self._count_cache:
             if len(self._count_cache) > 50_000:
                 self._count_cache.clear()
+            phrase = '"' + word.replace('"', '""') + '"'
             with self._lock:
-                self._count_cache[key] = self._db.execute(
-                    "SELECT count(*) FROM fts WHERE fts MATCH ?", ('"' + word.replace('"', '""') + '"',)).fetchone()[0]
+                self._count_cache[key] = sum(self._each_shard(lambda db: db.execute(
+                    "SELECT count(*) FROM fts WHERE fts MATCH ?", (phrase,)).fetchone()[0]))
         return self._count_cache[key]
 
     def bm25(self, rows: Sequence[tuple[str, str, int]], words: list[str], field: str = "all") -> list[float]:
@@ -550,8 +594,10 @@ class SnapshotSource:
         weights = {"all": (wt, wa), "ti": (wt, 0.0), "abs": (0.0, wa)}[field]
         pks = [r[2] for r in rows]
         with self._lock:
-            sizes = dict(self._db.execute(
-                f"SELECT id, sz FROM fts_docsize WHERE id IN ({','.join('?' * len(pks))})", pks).fetchall())
+            sizes = {}
+            for db, part in self._by_shard(pks):
+                sizes.update(db.execute(
+                    f"SELECT id, sz FROM fts_docsize WHERE id IN ({','.join('?' * len(part))})", part).fetchall())
             self._tok.execute("BEGIN")
             self._tok.execute("INSERT INTO c(c) VALUES('delete-all')")
             self._tok.executemany("INSERT INTO c(rowid, title, abstract) VALUES (?, ?, ?)",
@@ -607,25 +653,30 @@ class SnapshotSource:
             for i in range(0, len(wanted), 500):
                 chunk = wanted[i : i + 500]
                 q = f"SELECT json, title, abstract FROM papers WHERE id IN ({','.join('?' * len(chunk))})"
-                for row in self._db.execute(q, chunk):
-                    p = _row_paper(*row)
-                    out[p.arxiv_id] = p
+                for db in self._dbs:
+                    for row in db.execute(q, chunk):
+                        p = _row_paper(*row)
+                        out[p.arxiv_id] = p
         return out
 
     def all_papers(self) -> Iterator[Paper]:
         """Every paper in the snapshot (e.g. to serve it over loopback Atom)."""
         with self._lock:
-            rows = self._db.execute("SELECT json, title, abstract FROM papers ORDER BY id").fetchall()
-        for row in rows:
-            yield _row_paper(*row)
+            parts = [db.execute("SELECT json, title, abstract, id FROM papers ORDER BY id").fetchall() for db in self._dbs]
+        rows = parts[0] if len(parts) == 1 else sorted((r for part in parts for r in part), key=lambda r: r[3])
+        for js, title, abstract, _ in rows:
+            yield _row_paper(js, title, abstract)
 
     def date_range(self) -> tuple[date | None, date | None]:
         lo, hi = self.stats.get("d_min"), self.stats.get("d_max")
         return (from_int(lo) if lo else None, from_int(hi) if hi else None)
 
     def close(self) -> None:
-        self._db.close()
+        for db in self._dbs:
+            db.close()
         self._tok.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
     def __repr__(self) -> str:
         return f"SnapshotSource({str(self.path)!r}, papers={self.size}, skipped={self.skipped_total})"
@@ -653,14 +704,14 @@ def describe_snapshot(path: Path | None = None, *, index_path: Path | None = Non
     if is_sqlite_file(path):
         meta = read_meta(path, recover=True)
         if isinstance(meta.get("import"), dict) and "stats" not in meta:  # an INDEX.partial
-            st = meta["import"]
+            st = unfinished_state(path)
             return {**out, "status": "unfinished", "index": str(path), "kind": "import",
                     "source": st.get("source"), "state": st, "size_bytes": _disk_size(path)}
     else:
         imported = default_import_path(path, imports_dir)
         unfinished = partial_path(imported)
         if not imported.exists() and unfinished.exists():
-            st = read_meta(unfinished, recover=True).get("import") or {}
+            st = unfinished_state(unfinished)
             return {**out, "status": "unfinished", "index": str(unfinished), "kind": "import",
                     "source": st.get("source"), "state": st, "size_bytes": _disk_size(unfinished)}
         if not imported.exists() and path.stat().st_size > SMALL_FILE and not (
@@ -677,7 +728,7 @@ def describe_snapshot(path: Path | None = None, *, index_path: Path | None = Non
             "source": st.get("source") or {"path": str(path)},
             "filters": meta.get("filters") or st.get("filters") or {"since": None, "categories": []},
             "stats": src.stats,
-            "size_bytes": _disk_size(src.index_path),
+            "size_bytes": _disk_size(src.index_path) + sum(_disk_size(f) for f in src.shard_paths),
             "skipped_examples": src.skipped[:5],
         })
         return out

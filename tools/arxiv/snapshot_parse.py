@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from claims.dates import date_from_arxiv_id
-from claims.models import Paper, split_arxiv_id
+from claims.models import ARXIV_ID_RE, Paper, split_arxiv_id
 from claims.text import normalize_ws
 
 logger = logging.getLogger("tools.arxiv.snapshot")
@@ -94,6 +94,33 @@ def _author_from_parsed(parts: Any) -> str:
     return " ".join(f"{first} {last} {suffix}".split())
 
 
+def _authors_from_parsed(parsed: list[Any]) -> list[str]:
+    """`_author_from_parsed` of each entry, the empty left out; the dump's usual [last, first, suffix]
+    of strings read inline (millions of them)."""
+    out = []
+    for parts in parsed:
+        if type(parts) is list and len(parts) == 3:
+            last, first, suffix = parts
+            if type(last) is str and type(first) is str and type(suffix) is str:
+                name = " ".join(f"{first} {last} {suffix}".split())
+                if name:
+                    out.append(name)
+                continue
+        name = _author_from_parsed(parts)
+        if name:
+            out.append(name)
+    return out
+
+
+def _split_id(raw_id: str) -> tuple[str, int | None]:
+    """split_arxiv_id, with the dump's plain ids (no URL, prefix, .pdf or padding) matched directly."""
+    if raw_id[:1].isdigit() and raw_id[-1:].isalnum() and not raw_id.endswith(".pdf") and raw_id[0] != " ":
+        m = ARXIV_ID_RE.match(raw_id)
+        if m and m.end() == len(raw_id):
+            return (m["new"] or m["old"]), (int(m["v"]) if m["v"] else None)
+    return split_arxiv_id(raw_id)
+
+
 def _split_author_string(authors: str) -> list[str]:
     flat = normalize_ws(authors)
     if not flat:
@@ -117,7 +144,7 @@ def _common(obj: dict[str, Any]) -> tuple[str, int | None, str, str]:
     if not isinstance(raw_id, str) or not raw_id.strip():
         raise BadRecord("missing id")
     try:
-        arxiv_id, version = split_arxiv_id(raw_id)
+        arxiv_id, version = _split_id(raw_id)
     except ValueError as e:
         raise BadRecord(str(e)) from e
     title = normalize_ws(obj.get("title") if isinstance(obj.get("title"), str) else "")
@@ -202,7 +229,7 @@ def _from_dump(obj: dict[str, Any]) -> dict[str, Any]:
         parsed = obj["authors_parsed"]
         if not isinstance(parsed, list):
             raise BadRecord(f"{arxiv_id}: authors_parsed is not a list")
-        authors = [a for a in (_author_from_parsed(p) for p in parsed) if a]
+        authors = _authors_from_parsed(parsed)
     else:
         authors = _split_author_string(obj.get("authors") or "")
     cats_raw = obj.get("categories") or ""
