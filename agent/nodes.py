@@ -148,11 +148,19 @@ def title_overlap(claim_text: str, title: str) -> float:
     return len(ts & _stems(claim_text)) / max(1, len(ts))
 
 
-def _names_bonus(names: list[str], paper: Paper) -> float:
-    """NAME_WEIGHT when the paper's title carries a name the claim uses ("LIMA", "Chinchilla") or its first
-    author is named in the claim ("Kaplan-style scaling laws")."""
+def _has_name(name: str, text: str) -> bool:
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", text) is not None
+
+
+def _names_bonus(names: list[str], paper: Paper, distinctive: frozenset[str] = frozenset()) -> float:
+    """NAME_WEIGHT when the paper's title carries a name the claim uses ("LIMA", "Chinchilla"), its first
+    author is named in the claim ("Kaplan-style scaling laws"), or its abstract uses one of the claim's
+    distinctive names (few candidates use it: "LTSF-Linear", "Frozen Pretrained Transformer" — the
+    name of a method a paper introduces is often in its abstract only)."""
     title = paper.title
-    if any(re.search(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])", title) for n in names):
+    if any(_has_name(n, title) for n in names):
+        return NAME_WEIGHT
+    if any(_has_name(n, paper.abstract) for n in distinctive):
         return NAME_WEIGHT
     if paper.authors:
         last = paper.authors[0].split()[-1] if paper.authors[0].split() else ""
@@ -274,11 +282,14 @@ def _link_scores(svc: Services, claim: Claim, cands: dict[str, Paper], anchor_id
     """link_sources' score of each candidate (see there)."""
     names = claim_names(claim)
     ids = list(cands)
+    # a name most candidates use says nothing about which one is the source
+    distinctive = frozenset(n for n in names if len(ids) >= 3 and sum(
+        _has_name(n, f"{cands[i].title} {cands[i].abstract}") for i in ids) <= max(1, len(ids) // 4))
     vecs = svc.embedder.embed([claim.text] + [f"{cands[i].title}. {cands[i].abstract[:600]}" for i in ids])
     scored = []
     for i, v in zip(ids, vecs[1:], strict=True):
         s = _cos(vecs[0], v) + TITLE_WEIGHT * title_overlap(claim.text, cands[i].title)
-        s += _names_bonus(names, cands[i])
+        s += _names_bonus(names, cands[i], distinctive)
         if i in anchor_ids:
             s += ANCHOR_BONUS
         scored.append((s, i))

@@ -42,3 +42,30 @@ def test_a_2020_claim_is_not_linked_to_a_2022_anchor_when_the_2020_paper_exists(
 def test_the_anchor_still_serves_the_claim_it_fits(report):
     chinchilla = report.claims[1]
     assert chinchilla.source is not None and chinchilla.source.arxiv_id == "2203.15556"
+
+
+def test_a_method_named_only_in_its_papers_abstract_links_that_paper(tmp_path):
+    """"LTSF-Linear" is named in the abstract of the paper that introduces it, not in its title; a topical
+    anchor whose title shares more of the claim's words ("Transformer … Time-Series Forecasting") must
+    not take its place."""
+    corpus = ROOT / "data" / "cases" / "time-series-forecasting" / "papers.jsonl"
+    f = tmp_path / "claims.yaml"
+    f.write_text(
+        "claims:\n"
+        "  - text: Embarrassingly simple one-layer linear models (LTSF-Linear) outperform the sophisticated"
+        " Transformer-based long-term time-series forecasting models on nine real-life datasets\n"
+        "    date: 2022\n"
+        "anchors:\n"
+        "  - id: 2012.07436\n"
+        "    title: 'Informer: Beyond Efficient Transformer for Long Sequence Time-Series Forecasting'\n"
+        "    year: 2020\n"
+        "  - id: 2205.13504\n"
+        "    title: Are Transformers Effective for Time Series Forecasting?\n"
+        "    year: 2022\n")
+    settings = Settings(home=tmp_path / "home", source="snapshot", snapshot=corpus, judge="baseline")
+    with open_services(settings) as svc:
+        rep = run_claims(read_claims(f), settings, svc, resume=False)
+    src = rep.claims[0].source
+    assert src is not None and src.arxiv_id == "2205.13504", src
+    informer = next(a for a in rep.anchors if a.arxiv_id == "2012.07436")
+    assert "anchor_unused" in {fl.code for fl in informer.flags}
