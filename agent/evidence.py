@@ -80,13 +80,23 @@ def claim_names(claim: Claim, source: Paper | None = None) -> list[str]:
     return out
 
 
+def has_name(name: str, text: str) -> bool:
+    """The name stands in the text as a whole token ("DPO" not in "DPOP")."""
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", text) is not None
+
+
 def mentions(paper: Paper, names: Iterable[str]) -> list[str]:
     hay = f"{paper.title} {paper.abstract}"
-    found = []
-    for n in names:
-        if re.search(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])", hay):
-            found.append(n)
-    return found
+    return [n for n in names if has_name(n, hay)]
+
+
+def distinctive_names(names: Sequence[str], papers: Sequence[Paper], max_share: float) -> set[str]:
+    """The names that at most ``max_share`` of the papers mention (title or abstract): a name most
+    candidates share says nothing about which of them a claim is about."""
+    if not papers:
+        return set(names)
+    said = [set(mentions(p, names)) for p in papers]
+    return {n for n in names if sum(n in s for s in said) / len(papers) <= max_share}
 
 
 def best_relevance(chunks: Sequence[EvidenceChunk]) -> dict[str, float]:
@@ -104,11 +114,8 @@ def select_candidates(claim: Claim, source: Paper | None, papers: dict[str, Pape
     rel = best_relevance(list(newer) + list(older))
     names = claim_names(claim, source)
     pool = [p for i, p in papers.items() if i != (source.arxiv_id if source else None)]
-    named = {p.arxiv_id: mentions(p, names) for p in pool}
-    if pool:  # a name most candidates share is not distinctive
-        share = {n: sum(n in v for v in named.values()) / len(pool) for n in names}
-        keep = {n for n, s in share.items() if s <= GENERIC_SHARE}
-        named = {k: [n for n in v if n in keep] for k, v in named.items()}
+    keep = distinctive_names(names, pool, GENERIC_SHARE)
+    named = {p.arxiv_id: [n for n in mentions(p, names) if n in keep] for p in pool}
     out: list[Candidate] = []
     for p in pool:
         if p.arxiv_id not in rel and not named.get(p.arxiv_id):

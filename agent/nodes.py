@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
-from agent.evidence import MAX_OLDER, Candidate, claim_names, select_candidates
+from agent.evidence import MAX_OLDER, Candidate, claim_names, distinctive_names, has_name, select_candidates
 from agent.judges.base import JudgeInput
 from agent.planning import STOPWORDS, keyword_queries, keywords
 from agent.report import method_text
@@ -58,6 +58,7 @@ LINK_MIN_SCORE = 0.5
 ANCHOR_BONUS = 0.08
 TITLE_WEIGHT = 0.3
 TIE_MARGIN = 0.05
+LINK_NAME_SHARE = 0.25  # a claim's name counts in a candidate's abstract if at most this share of them use it
 NAME_WEIGHT = 0.15
 # Claims run in parallel (Send); their ingests share papers, so one writes at a time and none embeds
 # what another just stored.
@@ -148,19 +149,15 @@ def title_overlap(claim_text: str, title: str) -> float:
     return len(ts & _stems(claim_text)) / max(1, len(ts))
 
 
-def _has_name(name: str, text: str) -> bool:
-    return re.search(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", text) is not None
-
-
 def _names_bonus(names: list[str], paper: Paper, distinctive: frozenset[str] = frozenset()) -> float:
     """NAME_WEIGHT when the paper's title carries a name the claim uses ("LIMA", "Chinchilla"), its first
     author is named in the claim ("Kaplan-style scaling laws"), or its abstract uses one of the claim's
     distinctive names (few candidates use it: "LTSF-Linear", "Frozen Pretrained Transformer" — the
     name of a method a paper introduces is often in its abstract only)."""
     title = paper.title
-    if any(_has_name(n, title) for n in names):
+    if any(has_name(n, title) for n in names):
         return NAME_WEIGHT
-    if any(_has_name(n, paper.abstract) for n in distinctive):
+    if any(has_name(n, paper.abstract) for n in distinctive):
         return NAME_WEIGHT
     if paper.authors:
         last = paper.authors[0].split()[-1] if paper.authors[0].split() else ""
@@ -282,9 +279,8 @@ def _link_scores(svc: Services, claim: Claim, cands: dict[str, Paper], anchor_id
     """link_sources' score of each candidate (see there)."""
     names = claim_names(claim)
     ids = list(cands)
-    # a name most candidates use says nothing about which one is the source
-    distinctive = frozenset(n for n in names if len(ids) >= 3 and sum(
-        _has_name(n, f"{cands[i].title} {cands[i].abstract}") for i in ids) <= max(1, len(ids) // 4))
+    distinctive = frozenset(distinctive_names(names, list(cands.values()), LINK_NAME_SHARE)) if len(ids) >= 3 \
+        else frozenset()
     vecs = svc.embedder.embed([claim.text] + [f"{cands[i].title}. {cands[i].abstract[:600]}" for i in ids])
     scored = []
     for i, v in zip(ids, vecs[1:], strict=True):
