@@ -115,7 +115,7 @@ def load_claims(state: RunState) -> dict:
 def resolve_anchors(state: RunState, runtime: Runtime[Services]) -> dict:
     svc = _svc(runtime)
     cs = ClaimSet.model_validate(state["claim_set"])
-    ids = sorted({a.arxiv_id for a in cs.anchors} | {a for c in cs.claims for a in c.anchors})
+    ids = cs.anchor_ids()
     res = lookup_checked(svc.source, ids) if ids else LookupResult()
     found, failed = res.papers, set(res.failed)
     given = {a.arxiv_id: a for a in cs.anchors}

@@ -53,8 +53,9 @@ def open_checkpoints(path):
 
 
 @contextmanager
-def open_services(settings: Settings):
-    svc = build_services(settings)
+def open_services(settings: Settings, source: tuple[Any, list[Any]] | None = None):
+    """The services for a run, closed afterwards; `source`: what `agent.services.start_source` built."""
+    svc = build_services(settings, source=source)
     try:
         yield svc
     finally:

@@ -8,10 +8,10 @@ from typing import Any
 from agent.configuration import Settings
 from agent.judges.base import Judge, Planner
 from claims.errors import ConfigError
-from claims.models import Flag
+from claims.models import ClaimSet, Flag
 from tools.base import Embedder, EvidenceStore, SearchSource
 
-__all__ = ["ConfigError", "Services", "build_services", "default_services"]
+__all__ = ["ConfigError", "Services", "build_services", "default_services", "start_source"]
 
 
 @dataclass
@@ -33,6 +33,21 @@ class Services:
                 close()
 
 
+def check_settings(settings: Settings) -> None:
+    """Refuse, before any work, settings a run cannot go on with (ConfigError, exit status 2)."""
+    if settings.judge == "llm" and not settings.llm_configured():
+        raise ConfigError("--judge llm needs a model: set OPENAI_API_KEY (hosted) or OPENAI_BASE_URL "
+                          "(a local OpenAI-compatible server) and RETEST_MODEL")
+    if settings.judge == "llm" and not settings.model:
+        raise ConfigError("--judge llm needs RETEST_MODEL (or --model), e.g. gpt-4o-mini or llama3.1")
+    if settings.paper_model is not None and settings.resolved_judge() in ("offline", "llm"):
+        pm = settings.paper_model
+        if not pm.is_file() or not (pm.parent / "tokenizer.json").is_file():
+            raise ConfigError(f"RETEST_PAPER_MODEL={pm}: {'no such file' if not pm.is_file() else 'no tokenizer.json beside it'}"
+                              " — point it at the .onnx that `retest train-verifier --paper --out DIR` wrote, "
+                              "or unset it to use the shipped model")
+
+
 def build_source(settings: Settings) -> tuple[SearchSource, list[Flag]]:
     from tools.arxiv.select import make_source
 
@@ -50,6 +65,20 @@ def build_source(settings: Settings) -> tuple[SearchSource, list[Flag]]:
     )
 
 
+def start_source(settings: Settings, claim_set: ClaimSet) -> tuple[SearchSource, list[Flag]]:
+    """The run's source, built before the rest of the services (and the graph) load: where it sends
+    requests (the live API), the anchors' lookup starts at once in the background, so the first
+    request goes out while the heavy imports load, and the graph's `resolve_anchors` takes its result.
+    Pass what this returns to `build_services(settings, source=...)`."""
+    check_settings(settings)
+    source, flags = build_source(settings)
+    start = getattr(source, "start_lookup", None)
+    ids = claim_set.anchor_ids()
+    if callable(start) and ids:
+        start(ids)
+    return source, flags
+
+
 def build_store(settings: Settings, embedder: Embedder, query_embedder: Embedder | None = None) -> EvidenceStore:
     from tools.store import ChromaEvidenceStore
 
@@ -64,12 +93,6 @@ def build_judge(settings: Settings, embedder: Embedder) -> tuple[Judge, Planner,
     kind = settings.resolved_judge()
     notes: list[str] = []
     verifier = None
-    if settings.paper_model is not None and kind in ("offline", "llm"):
-        pm = settings.paper_model
-        if not pm.is_file() or not (pm.parent / "tokenizer.json").is_file():
-            raise ConfigError(f"RETEST_PAPER_MODEL={pm}: {'no such file' if not pm.is_file() else 'no tokenizer.json beside it'}"
-                              " — point it at the .onnx that `retest train-verifier --paper --out DIR` wrote, "
-                              "or unset it to use the shipped model")
     if kind in ("offline", "llm"):
         try:
             from tools.result_cache import STANCE_DIR, CachedPaperVerifier
@@ -96,24 +119,21 @@ def build_judge(settings: Settings, embedder: Embedder) -> tuple[Judge, Planner,
     return PaperJudge(verifier), planner, verifier, notes
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, source: tuple[SearchSource, list[Flag]] | None = None) -> Services:
+    """Every service a run uses; `source`: the (source, flags) `start_source` built already."""
     from tools.embeddings import shared_embedder
 
-    if settings.judge == "llm" and not settings.llm_configured():
-        raise ConfigError("--judge llm needs a model: set OPENAI_API_KEY (hosted) or OPENAI_BASE_URL "
-                          "(a local OpenAI-compatible server) and RETEST_MODEL")
-    if settings.judge == "llm" and not settings.model:
-        raise ConfigError("--judge llm needs RETEST_MODEL (or --model), e.g. gpt-4o-mini or llama3.1")
+    check_settings(settings)
     from tools.result_cache import EMBEDDINGS_DIR, CachedEmbedder
 
     raw = shared_embedder()
     # Query-side texts (claims, clauses, the link step's candidates) recur on every rerun: their vectors
     # are kept under RETEST_HOME/cache; the store embeds its sentences with the raw embedder.
     embedder = CachedEmbedder(raw, settings.ensure_home() / "cache" / EMBEDDINGS_DIR)
-    source, flags = build_source(settings)
+    source_, flags = source if source is not None else build_source(settings)
     store = build_store(settings, raw, query_embedder=embedder)
     judge, planner, verifier, notes = build_judge(settings, embedder)
-    return Services(settings=settings, source=source, store=store, embedder=embedder, judge=judge,
+    return Services(settings=settings, source=source_, store=store, embedder=embedder, judge=judge,
                     planner=planner, verifier=verifier, run_flags=flags, method_notes=notes)
 
 

@@ -98,6 +98,10 @@ class ClaimSet(_Model):
     anchors: list[AnchorPaper] = Field(default_factory=list)
     asks: list[str] = Field(default_factory=list, description="the input's own task lines, if any")
 
+    def anchor_ids(self) -> list[str]:
+        """Every arXiv id the input names as an anchor, the set's and the claims' own, sorted."""
+        return sorted({a.arxiv_id for a in self.anchors} | {a for c in self.claims for a in c.anchors})
+
 
 class Paper(_Model):
     """One arXiv record (metadata only)."""

@@ -411,6 +411,35 @@ def test_api_over_loopback_corpus_equals_snapshot(tmp_path, corpus):
         assert [len(b) for b in batches] == [50, 50, 50, 5]  # 155 ids in batches of <= 50
 
 
+def test_an_early_lookup_goes_out_at_once_and_the_run_takes_its_answer(tmp_path, corpus):
+    """`start_lookup` sends the anchors' id_list request in the background (a run does it while its graph
+    loads); the lookup of the same ids, in any order, then takes that answer instead of asking again."""
+    ids = ["2505.22907", "2410.08020", "2510.22954", "2410.11163"]
+    with serve_corpus(index_path=tmp_path / "i.sqlite") as srv:
+        api = fast(srv.url)
+        api.start_lookup(ids)
+        deadline = time.monotonic() + 10
+        while not srv.requests and time.monotonic() < deadline:  # sent without anyone waiting for it
+            time.sleep(0.01)
+        assert len(srv.requests) == 1
+        got = api.lookup_checked(list(reversed(ids)) + ["2410.08020v2"])
+        assert len(srv.requests) == 1 and api.requests == 1
+        assert sorted(got.papers) == sorted(ids) and got.failed == []
+        assert got.papers == corpus.lookup(ids)
+        api.lookup_checked(ids)  # taken once: a later lookup is an ordinary one
+        assert len(srv.requests) == 2
+
+
+def test_an_early_lookup_that_fails_reports_the_fault_to_the_run():
+    with ArxivServer(scripted([], then=Reply(status=503))) as srv:
+        api = fast(srv.url, max_retries=1)
+        api.start_lookup(["2410.08020"])
+        got = api.lookup_checked(["2410.08020"])
+    assert got.papers == {} and got.failed == ["2410.08020"]
+    assert [f.code for f in got.flags] == ["search_incomplete"]
+    assert [f.code for f in api.flags] == ["lookup_incomplete"]
+
+
 # --------------------------------------------------------------------------- combined searches (issue 15)
 
 KW = "alignment dimensions lexical emotional prosodic heterogeneous conversational outcomes objective failure"

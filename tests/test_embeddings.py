@@ -5,9 +5,19 @@ from __future__ import annotations
 import chroma_server  # noqa: F401  (puts the project root on sys.path)
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tools.base import Embedder
-from tools.embeddings import DIM, EF_NAME, MODEL_NAME, MiniLMEmbedder, RetestEmbeddingFunction
+from tools.embeddings import (
+    BATCH_TOKENS,
+    DIM,
+    EF_NAME,
+    MODEL_NAME,
+    MiniLMEmbedder,
+    RetestEmbeddingFunction,
+    token_batches,
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +57,27 @@ def test_order_and_padding_do_not_change_vectors(embedder: MiniLMEmbedder) -> No
     assert np.abs(together - alone).max() < 1e-4
     small_batches = MiniLMEmbedder(batch_size=2).embed_array(texts)
     assert np.abs(together - small_batches).max() < 1e-4
+
+
+@given(st.lists(st.integers(1, 256), max_size=200), st.integers(1, 64), st.integers(1, 2048))
+def test_token_batches_take_every_text_once_within_the_budget(lengths, rows, tokens):
+    batches = token_batches(lengths, rows, tokens)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        width = max(lengths[i] for i in b)
+        assert len(b) <= rows
+        assert len(b) * width <= tokens or len(b) == 1  # a text longer than the budget goes alone
+    # shortest first, so each batch is padded to a text no longer than the next batch's
+    widths = [max(lengths[i] for i in b) for b in batches]
+    assert widths == sorted(widths)
+
+
+def test_batches_by_token_budget_give_the_vectors_of_fixed_batches(embedder: MiniLMEmbedder) -> None:
+    texts = [("word " * n).strip() for n in (3, 120, 7, 40, 250, 1, 60, 60, 9)]
+    ids = embedder.tokenize(texts)
+    assert len(token_batches([len(t) for t in ids], embedder.batch_size, BATCH_TOKENS)) > 1
+    fixed = np.concatenate([embedder._run([t]) for t in ids])
+    assert np.abs(embedder.embed_array(texts) - fixed).max() < 1e-4
 
 
 def test_truncation_and_empty(embedder: MiniLMEmbedder) -> None:

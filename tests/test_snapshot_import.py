@@ -104,6 +104,23 @@ def test_dump_shape_is_stored_as_the_parser_reads_it(tmp_path):
     assert "\n" not in p0.abstract and p0.abstract.startswith("alignment")
     hits = src.search(SearchQuery(text="uniqword7 benchmark", max_results=5)).papers
     assert hits[0].arxiv_id == rows[7]["id"]
+    assert hits[0] == got[rows[7]["id"]]  # stored with the line's whitespace, read back normalised either way
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dates(min_value=date(1991, 1, 1), max_value=date(2030, 12, 31)), st.integers(0, 23),
+       st.sampled_from(["GMT", "+0000", "-0500", "+1100"]))
+def test_version_dates_read_as_the_email_date_parser_reads_them(d, hour, tz):
+    """The dump's `created` read directly, each day's date kept after its first reading: the same date
+    as Python's e-mail date parser gives, whatever the time and zone, first time or again."""
+    from email.utils import parsedate_to_datetime
+
+    from tools.arxiv.snapshot_parse import _parse_version_date
+
+    text = f"{d:%a}, {d.day} {d:%b} {d.year} {hour:02d}:17:05 {tz}"
+    assert _parse_version_date(text) == parsedate_to_datetime(text).date() == d
+    assert _parse_version_date(text) == d
+    assert _parse_version_date(f"{d:%a}, {d.day} {d:%b} {d.year} 23:59:59 GMT") == d
 
 
 _word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=2, max_size=9)

@@ -1,4 +1,4 @@
 """`python -m retest.cli …`, the same as the `retest` console script."""
-from retest.cli import main
+from retest.cli import console
 
-main()
+console()

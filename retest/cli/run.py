@@ -33,7 +33,7 @@ def run(
 
     def go() -> None:
         from agent.report import check_out_dir, write_reports
-        from agent.runner import open_services, run_claims  # the graph (langgraph): loaded when a run starts
+        from agent.services import start_source
         from claims.readers import read_claims
 
         # everything that can be refused is refused before any work: settings, --out, the input
@@ -41,7 +41,11 @@ def run(
                                  refresh=refresh or None)
         check_out_dir(out)
         claim_set = read_claims(file, settings.input_limits())
-        with open_services(settings) as svc:
+        # the source first: on the live API the anchors' lookup goes out while the graph loads
+        early = start_source(settings, claim_set)
+        from agent.runner import open_services, run_claims  # the graph (langgraph)
+
+        with open_services(settings, source=early) as svc:
             report = run_claims(claim_set, settings, svc, on_event=ProgressPrinter(quiet=quiet), resume=resume)
         md, js = write_reports(report, out)
         _summary(report)

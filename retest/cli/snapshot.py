@@ -139,7 +139,7 @@ def import_(
             elif phase == "finishing":
                 progress.update(task, completed=total, description="finishing")
                 if not quiet:
-                    progress.console.print("finishing: merging the full-text index, counting terms")
+                    progress.console.print("finishing: counting terms")
 
         try:
             with progress:

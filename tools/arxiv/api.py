@@ -27,6 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -377,6 +378,8 @@ class ArxivApiSource:
         self.requests = 0
         self.cache_hits = 0
         self.flags: list[Flag] = []
+        self._early: dict[tuple[str, ...], Future[LookupResult]] = {}  # start_lookup's, by id set
+        self._early_lock = threading.Lock()
 
     # ---- SearchSource
 
@@ -524,21 +527,54 @@ class ArxivApiSource:
     def lookup(self, ids: Sequence[str]) -> dict[str, Paper]:
         return self.lookup_checked(ids).papers
 
-    def lookup_checked(self, ids: Sequence[str]) -> LookupResult:
-        """Papers by id, and the ids whose lookup failed (a fault, not a missing paper): a rerun retries
-        exactly those (good responses are cached)."""
+    def start_lookup(self, ids: Sequence[str]) -> None:
+        """Begin `lookup_checked(ids)` in a background thread: a run sends its anchors' lookup while the
+        rest of it is still loading. The next `lookup_checked` of the same ids (in any order) takes that
+        result, waiting for it if need be, instead of sending the request again."""
+        key = self._lookup_key(ids)
+        if not key:
+            return
+        with self._early_lock:
+            if key in self._early:
+                return
+            fut: Future[LookupResult] = Future()
+            self._early[key] = fut
+
+        def work() -> None:
+            try:
+                fut.set_result(self._lookup(key))
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
+                fut.set_exception(e)
+
+        threading.Thread(target=work, name="arxiv-early-lookup", daemon=True).start()
+
+    @staticmethod
+    def _lookup_key(ids: Sequence[str]) -> tuple[str, ...]:
         wanted: set[str] = set()
         for raw in ids:
             try:
                 wanted.add(split_arxiv_id(raw)[0])
             except ValueError:
                 logger.warning("lookup: ignoring malformed arXiv id %r", raw)
-        ordered = sorted(wanted)
+        return tuple(sorted(wanted))
+
+    def lookup_checked(self, ids: Sequence[str]) -> LookupResult:
+        """Papers by id, and the ids whose lookup failed (a fault, not a missing paper): a rerun retries
+        exactly those (good responses are cached)."""
+        key = self._lookup_key(ids)
+        with self._early_lock:
+            early = self._early.pop(key, None)
+        if early is not None:
+            return early.result()
+        return self._lookup(key)
+
+    def _lookup(self, ordered: tuple[str, ...]) -> LookupResult:
+        wanted = set(ordered)
         out: dict[str, Paper] = {}
         failed: set[str] = set()
         flags: list[Flag] = []
         for i in range(0, len(ordered), self.lookup_batch):
-            chunk = ordered[i : i + self.lookup_batch]
+            chunk = list(ordered[i : i + self.lookup_batch])
             search = arxiv.Search(id_list=chunk, max_results=len(chunk))
             papers, error = self._collect(search, len(chunk))
             for p in papers:

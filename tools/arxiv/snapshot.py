@@ -189,7 +189,9 @@ def _file_sha256(path: Path) -> str:
 
 
 def _row_paper(js: str, title: str, abstract: str) -> Paper:
-    return Paper.model_validate({**json.loads(js), "title": title, "abstract": abstract})
+    """A stored row as a Paper. The index keeps the title and abstract with the file's own whitespace
+    (the import does not spend its time normalising millions of them): normalised here."""
+    return Paper.model_validate({**json.loads(js), "title": normalize_ws(title), "abstract": normalize_ws(abstract)})
 
 
 def default_index_path(snapshot_path: Path) -> Path:

@@ -5,7 +5,8 @@ dump (~2.7 million records) or `SnapshotSource` indexes a small file on first us
 
 * **Streaming, bounded memory.** Lines are read as bytes and parsed (orjson) in the calling thread
   while one writer thread inserts the previous batch (SQLite releases the GIL while it tokenises
-  and writes), with at most two batches in flight.
+  and writes), with at most two batches in flight. A shard process (below) writes each batch itself:
+  with one process a core, a second busy thread only made the two share a core (+11% records/s).
 * **Shards.** FTS5 indexing is the bottleneck and a database has one writer, so a big file (>=
   SHARD_MIN_BYTES, on a machine with SHARDS cores; RETEST_IMPORT_SHARDS=1|2 overrides) is written
   by SHARDS processes into as many databases: INDEX (shard 0, which also holds the statistics of
@@ -19,6 +20,9 @@ dump (~2.7 million records) or `SnapshotSource` indexes a small file on first us
 * **Date-ordered row ids.** A paper's row id is ``YYYYMMDD * 1_000_000 + n`` (its v1 date, or the
   date estimated from its id; 0 when neither is known): a date window is a row-id range that FTS5
   applies while it walks its posting lists, and "newest first" is the primary key backwards.
+* **No final merge.** FTS5 leaves one segment per batch; an import does not merge them into one
+  ('optimize': a fifth of a 1M-record import's wall time), as searches over the ~20 segments of a
+  1M-record shard were measured no slower (docs/benchmarks.md). The small on-demand index is merged.
 * **Search statistics.** Finishing an import stores the document frequency of every frequent term
   (``terms``), the number of papers per month and per category, and the totals, so a search can
   leave out terms whose posting lists are huge and estimate how much of the index a window covers.
@@ -40,7 +44,7 @@ import re
 import sqlite3
 import time
 import warnings
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -232,7 +236,8 @@ def _category_matcher(wanted: Iterable[str]) -> Callable[[list[str]], bool] | No
 
 def _open_lines(path: Path, offset: int) -> tuple[Any, Any]:
     """(line reader positioned at `offset` bytes of the uncompressed stream, raw file for progress)."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    raw = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by the caller. A 1 MiB buffer: with
+    # the default 8 KiB one, reading the 1.8 GB file took 1.6 s of CPU instead of 0.6 (each shard reads it all)
     magic = raw.read(2)
     raw.seek(0)
     if magic == b"\x1f\x8b":
@@ -257,7 +262,7 @@ def _parse_line(line: bytes) -> dict[str, Any]:
         # orjson is stricter than json (invalid UTF-8, NaN, huge ints): read what json reads, and
         # report json's message for what neither reads
         obj = json.loads(line.decode("utf-8", errors="replace"))
-    return record_fields(obj)
+    return record_fields(obj, normalize=False)  # stored as given; a search normalises what it returns
 
 
 # --------------------------------------------------------------------------- progress and state
@@ -343,6 +348,33 @@ def _tally(s: ImportState, d: int, cats: list[str], estimated: bool, sign: int) 
     s.imported += sign
 
 
+def _tally_added(s: ImportState, rows: list[tuple]) -> None:
+    """`_tally(..., +1)` of every row (d, id, title, abstract, json, cats, estimated, line) at once."""
+    months: Counter[int] = Counter()
+    cat_counts: Counter[str] = Counter()
+    undated = estimated = 0
+    for r in rows:
+        if r[0]:
+            months[r[0] // 100] += 1
+        else:
+            undated += 1
+        cat_counts.update(r[5])
+        estimated += r[6]
+    for ym, n in months.items():
+        key = str(ym)
+        s.months[key] = s.months.get(key, 0) + n
+    for c, n in cat_counts.items():
+        s.cats[c] = s.cats.get(c, 0) + n
+    dated = [r[0] for r in rows if r[0]]
+    if dated:
+        lo, hi = min(dated), max(dated)
+        s.d_min = lo if s.d_min is None else min(s.d_min, lo)
+        s.d_max = hi if s.d_max is None else max(s.d_max, hi)
+    s.undated += undated
+    s.estimated += estimated
+    s.imported += len(rows)
+
+
 class IndexWriter:
     """The one connection that writes an index. `write` runs in the writer thread, one batch per
     transaction; `finalize` computes the search statistics and leaves the index ready to rename."""
@@ -355,7 +387,9 @@ class IndexWriter:
             # A rollback journal: a killed import's last transaction is rolled back on the next open.
             # No fsync while importing (a power cut may spoil an unfinished import: --restart); the
             # finished index is synced before it is renamed into place.
-            """PRAGMA journal_mode=TRUNCATE; PRAGMA synchronous=OFF; PRAGMA cache_size=-131072;
+            # 32 MB of page cache: an import appends (to the papers, the id index, the FTS5 segments), so
+            # a bigger cache bought nothing and cost 100 MB a process.
+            """PRAGMA journal_mode=TRUNCATE; PRAGMA synchronous=OFF; PRAGMA cache_size=-32768;
                PRAGMA temp_store=MEMORY;"""
         )
         self.con.executescript(SCHEMA_SQL)
@@ -450,12 +484,14 @@ class IndexWriter:
                     s.replaced += 1
             rows.sort(key=lambda r: r[0])  # stable: file order within a day; FTS5 wants ascending row ids
             papers, texts, cat_rows = [], [], []
-            for d, arxiv_id, title, abstract, js, cats, estimated, line in rows:
-                pk = self._next_pk(d)
+            next_pk = self._next_pk
+            for d, arxiv_id, title, abstract, js, cats, _estimated, line in rows:
+                pk = next_pk(d)
                 papers.append((pk, arxiv_id, title, abstract, js, line))
                 texts.append((pk, title, abstract))
-                cat_rows.extend((c, pk) for c in cats)
-                self._tally(d, cats, estimated, +1)
+                for c in cats:
+                    cat_rows.append((c, pk))
+            _tally_added(s, rows)
             con.executemany("INSERT INTO papers(pk, id, title, abstract, json, line) VALUES (?,?,?,?,?,?)", papers)
             con.executemany("INSERT INTO fts(rowid, title, abstract) VALUES (?,?,?)", texts)
             con.executemany("INSERT OR IGNORE INTO cats(cat, pid) VALUES (?,?)", cat_rows)
@@ -561,10 +597,12 @@ def ingest(
     on_progress: Callable[[Progress], None] | None = None,
     batch_records: int = BATCH_RECORDS,
     stop_line: Callable[[], int] | None = None,
+    writer_thread: bool = True,
 ) -> bool:
     """Read `path` from the writer's recorded offset to the end, into the index: every line, or for
     shard i of k (the writer's state) the lines numbered i, i + k, ... (counting from 0). Returns
-    False if it stopped early because `stop_line()` (checked between batches) was reached."""
+    False if it stopped early because `stop_line()` (checked between batches) was reached.
+    `writer_thread`: batches are written by a second thread while the next is parsed; else by this one."""
     state = writer.state
     shard, k = state.shard, max(1, state.nshards)
     finished = True
@@ -574,6 +612,7 @@ def ingest(
     cat_ok = _category_matcher(filters.categories)
     t_start = time.perf_counter()
     cpu_start = time.thread_time()
+    writer_cpu_before = writer.cpu_s
     records_run = 0
     offset, lineno = state.offset, state.line
     inflight: deque[Future] = deque()
@@ -592,12 +631,15 @@ def ingest(
     def submit() -> None:
         nonlocal batch
         batch.end_offset, batch.end_line = offset, lineno
-        while len(inflight) >= 2:
-            inflight.popleft().result()
-        inflight.append(pool.submit(writer.write, batch))
+        if pool is None:
+            writer.write(batch)
+        else:
+            while len(inflight) >= 2:
+                inflight.popleft().result()
+            inflight.append(pool.submit(writer.write, batch))
         batch = _Batch()
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-writer")
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-writer") if writer_thread else None
     try:
         rows = batch.rows
         for line in reader:
@@ -656,10 +698,12 @@ def ingest(
         # on an error or Ctrl-C: let the batch being written finish (it is consistent), drop the rest
         for fut in inflight:
             fut.cancel()
-        pool.shutdown(wait=True)
+        if pool is not None:
+            pool.shutdown(wait=True)
         reader.close()
         raw.close()
-        writer.reader_cpu_s += time.thread_time() - cpu_start
+        cpu = time.thread_time() - cpu_start
+        writer.reader_cpu_s += cpu if pool is not None else max(0.0, cpu - (writer.cpu_s - writer_cpu_before))
         writer.save_elapsed(time.perf_counter() - t_start)
     return finished
 
@@ -686,7 +730,7 @@ def import_snapshot(
     *,
     strict: bool = False,
     restart: bool = False,
-    optimize: bool = True,
+    optimize: bool = False,
     on_skip: Callable[[Path, int, str], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_phase: Callable[[str, dict[str, Any]], None] | None = None,
@@ -694,7 +738,8 @@ def import_snapshot(
     shards: int | None = None,
 ) -> ImportResult:
     """Import `source` into `index` (written as INDEX.partial, renamed when complete); resumes an
-    interrupted import of the same file with the same filters. Raises SnapshotImportError."""
+    interrupted import of the same file with the same filters. `optimize`: merge the full-text index
+    into one segment at the end (off by default: see "No final merge" above). Raises SnapshotImportError."""
     source = Path(source)
     index = Path(index)
     if not source.exists():
@@ -922,7 +967,7 @@ def _shard_main(source: str, db: str, shard: int, nshards: int, ident: dict[str,
         try:
             if not writer.state.done_reading:
                 done = ingest(path, writer, flt, strict=strict, on_skip=on_skip, on_progress=on_progress,
-                              batch_records=batch_records, stop_line=lambda: stop.value)
+                              batch_records=batch_records, stop_line=lambda: stop.value, writer_thread=False)
                 if not done:
                     q.put(("stopped", shard))
                     return
