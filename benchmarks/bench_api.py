@@ -4,6 +4,7 @@
     python benchmarks/bench_api.py --set example --interval 0.05 # quick: judged papers only, no 3 s spacing
     python benchmarks/bench_api.py --save-baseline benchmarks/api_baseline.json
     python benchmarks/bench_api.py --baseline benchmarks/api_baseline.json   # recall of judged papers
+    python benchmarks/bench_api.py --snapshot    # and against the same claims run on the snapshot, query by query
 
 The server (tests/arxiv_server.py) speaks the real API's Atom and its query language, the real `arxiv`
 client talks to it, and the process-wide politeness limiter keeps its real 3 s spacing (unless
@@ -22,6 +23,10 @@ server can answer it: each claim restates one paper's finding (a sentence of its
 the paper's year (a quarter of them a year later); about 60% of the papers are listed as the input's
 anchors (31 of 50), about 16% also named by their claim (10), the rest must be found by the link search;
 five more anchors are decoys no claim relies on.
+
+`--snapshot` also runs each set with `--source snapshot` (every planned query answered alone, locally,
+from the same corpus) and gives the share of those judged papers the API run judged too: what the
+combined queries and the cache lose, whatever else has changed in the code since the baseline.
 
 `benchmarks/api_baseline.json` is the code before issue 15 (one request per planned query) measured with
 `--save-baseline`: its figures and every claim's judged and found papers.
@@ -158,6 +163,15 @@ def recall(base: dict, now: dict) -> dict:
             "claims_below_95": sorted(c for c, v in per.items() if v < 0.95), "per_claim": per}
 
 
+def snapshot_judged(claims_path: Path, work: Path) -> dict:
+    """The claims run with `--source snapshot` (each query alone, locally): per claim, its judged papers."""
+    home = work / "snap-home"
+    env = {**os.environ, "RETEST_HOME": str(home), "RETEST_SOURCE": "snapshot", "RETEST_AS_OF": AS_OF}
+    subprocess.run([sys.executable, "-m", "retest.cli", "run", str(claims_path), "-q", "--out", str(work / "snap-out")],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    return {"per_claim": judged_papers(home)}
+
+
 def show(res: dict) -> None:
     print(f"[{res['set']}] claims: {res['claims']}")
     print(f"  requests: {res['requests']} total, {res['requests_per_claim']:.2f} per claim; "
@@ -171,10 +185,11 @@ def show(res: dict) -> None:
               f"{res['after_last_request_s']} s")
     print(f"  second run (cache): {res['second_run_requests']} requests, wall {res['second_run_wall_s']} s, "
           f"same judged papers: {res.get('second_run_same_judged')}")
-    if "recall" in res:
-        r = res["recall"]
-        print(f"  judged papers kept vs baseline: {r['pooled']:.1%} pooled, worst claim {r['min_claim']:.1%}, "
-              f"claims below 95%: {r['claims_below_95'] or 'none'}")
+    for key, what in (("recall", "baseline"), ("recall_vs_snapshot", "the snapshot path")):
+        if key in res:
+            r = res[key]
+            print(f"  judged papers kept vs {what}: {r['pooled']:.1%} pooled, worst claim {r['min_claim']:.1%}, "
+                  f"claims below 95%: {r['claims_below_95'] or 'none'}")
 
 
 def main() -> None:
@@ -184,6 +199,8 @@ def main() -> None:
     ap.add_argument("--save-baseline", type=Path, help="write the results (with judged papers) to this JSON file")
     ap.add_argument("--baseline", type=Path, help="compare judged papers with this saved JSON file")
     ap.add_argument("--json", type=Path, help="write the results to this JSON file")
+    ap.add_argument("--snapshot", action="store_true",
+                    help="also run each set on the snapshot and compare judged papers with that run")
     args = ap.parse_args()
     sets = ["example", "gen50"] if args.set == "both" else [args.set]
     base = json.loads(args.baseline.read_text()) if args.baseline else {}
@@ -196,6 +213,8 @@ def main() -> None:
                 path = work / "gen50.json"
                 path.write_text(generate_claims(), encoding="utf-8")
             res = run_set(name, path, args.interval, work)
+            if args.snapshot:
+                res["recall_vs_snapshot"] = recall(snapshot_judged(path, work), res)
         if name in base:
             res["recall"] = recall(base[name], res)
         results[name] = res
