@@ -54,8 +54,15 @@ def open_checkpoints(path):
 
 @contextmanager
 def open_services(settings: Settings, source: tuple[Any, list[Any]] | None = None):
-    """The services for a run, closed afterwards; `source`: what `agent.services.start_source` built."""
-    svc = build_services(settings, source=source)
+    """The services for a run, closed afterwards; `source`: what `agent.services.start_source` built
+    (closed too if the other services cannot be built)."""
+    try:
+        svc = build_services(settings, source=source)
+    except BaseException:
+        close = getattr(source[0], "close", None) if source is not None else None
+        if callable(close):
+            close()
+        raise
     try:
         yield svc
     finally:
