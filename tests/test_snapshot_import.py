@@ -499,6 +499,9 @@ def test_a_reimport_replaces_the_shards_and_a_missing_shard_is_a_clear_error(tmp
     new = [tmp_path / n for n in read_meta(idx)["shards"]["files"]]
     assert res.stats["records"] == 150 and new != old and all(p.exists() for p in new)
     assert not any(p.exists() for p in old)  # the replaced index's shards are gone
+    shown = cli("snapshot", "info", str(idx))  # `info` names the files that must travel with the index
+    assert shown.exit_code == 0, shown.output
+    assert new[0].name in shown.output and "move or copy them with it" in shown.output
     new[0].unlink()
     with pytest.raises(SnapshotIndexError, match=r"a shard of the index .* is missing: run `retest snapshot import"):
         SnapshotSource(idx)

@@ -242,6 +242,9 @@ def _print_info(console: Any, d: dict[str, Any], all_categories: bool) -> None:
     row("categories", f"{len(cats):,}: " + " · ".join(f"{escape(c)} {n:,}" for c, n in shown) + more)
     size = d["size_bytes"]
     row("size", f"{_size(size)} on disk ({_size(size / max(1, s['records']))} a record)")
+    if d.get("shards"):
+        row("shards", " · ".join(escape(Path(f).name) for f in d["shards"])
+                      + " beside the index — move or copy them with it")
     if d["kind"] == "import":
         rate = s["records"] / s["elapsed_s"] if s.get("elapsed_s") else 0
         row("imported", f"{s.get('finished', '?')} in {_duration(s.get('elapsed_s', 0))} "

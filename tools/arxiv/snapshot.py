@@ -731,6 +731,7 @@ def describe_snapshot(path: Path | None = None, *, index_path: Path | None = Non
             "filters": meta.get("filters") or st.get("filters") or {"since": None, "categories": []},
             "stats": src.stats,
             "size_bytes": _disk_size(src.index_path) + sum(_disk_size(f) for f in src.shard_paths),
+            "shards": [str(f) for f in src.shard_paths],  # the files beside `index` that belong to it
             "skipped_examples": src.skipped[:5],
         })
         return out
