@@ -333,46 +333,34 @@ class _Batch:
 
 # --------------------------------------------------------------------------- the writer
 
-def _tally(s: ImportState, d: int, cats: list[str], estimated: bool, sign: int) -> None:
-    if d:
-        ym = str(d // 100)
-        s.months[ym] = s.months.get(ym, 0) + sign
-        if sign > 0:
-            s.d_min = d if s.d_min is None else min(s.d_min, d)
-            s.d_max = d if s.d_max is None else max(s.d_max, d)
-    else:
-        s.undated += sign
-    for c in cats:
-        s.cats[c] = s.cats.get(c, 0) + sign
-    s.estimated += sign * estimated
-    s.imported += sign
-
-
-def _tally_added(s: ImportState, rows: list[tuple]) -> None:
-    """`_tally(..., +1)` of every row (d, id, title, abstract, json, cats, estimated, line) at once."""
+def _tally(s: ImportState, rows: Iterable[tuple[int, list[str], bool]], sign: int) -> None:
+    """Count papers (v1 date as YYYYMMDD or 0, categories, date estimated) in (+1) or out (-1) of the
+    state's totals and per-month / per-category tallies; the date range only grows."""
     months: Counter[int] = Counter()
     cat_counts: Counter[str] = Counter()
-    undated = estimated = 0
-    for r in rows:
-        if r[0]:
-            months[r[0] // 100] += 1
+    n = undated = estimated = 0
+    lo = hi = None
+    for d, cats, est in rows:
+        n += 1
+        if d:
+            months[d // 100] += 1
+            lo = d if lo is None or d < lo else lo
+            hi = d if hi is None or d > hi else hi
         else:
             undated += 1
-        cat_counts.update(r[5])
-        estimated += r[6]
-    for ym, n in months.items():
+        cat_counts.update(cats)
+        estimated += est
+    for ym, k in months.items():
         key = str(ym)
-        s.months[key] = s.months.get(key, 0) + n
-    for c, n in cat_counts.items():
-        s.cats[c] = s.cats.get(c, 0) + n
-    dated = [r[0] for r in rows if r[0]]
-    if dated:
-        lo, hi = min(dated), max(dated)
+        s.months[key] = s.months.get(key, 0) + sign * k
+    for c, k in cat_counts.items():
+        s.cats[c] = s.cats.get(c, 0) + sign * k
+    if sign > 0 and lo is not None:
         s.d_min = lo if s.d_min is None else min(s.d_min, lo)
         s.d_max = hi if s.d_max is None else max(s.d_max, hi)
-    s.undated += undated
-    s.estimated += estimated
-    s.imported += len(rows)
+    s.undated += sign * undated
+    s.estimated += sign * estimated
+    s.imported += sign * n
 
 
 class IndexWriter:
@@ -448,9 +436,6 @@ class IndexWriter:
         self._seq[d] = n + 1
         return d * PK_SCALE + pk
 
-    def _tally(self, d: int, cats: list[str], estimated: bool, sign: int) -> None:
-        _tally(self.state, d, cats, estimated, sign)
-
     def write(self, batch: _Batch) -> None:
         t_cpu = time.thread_time()
         try:
@@ -480,7 +465,7 @@ class IndexWriter:
                                 (pk, title, abstract))
                     con.executemany("DELETE FROM cats WHERE cat = ? AND pid = ?", [(c, pk) for c in meta["categories"]])
                     con.execute("DELETE FROM papers WHERE pk = ?", (pk,))
-                    self._tally(pk // PK_SCALE, meta["categories"], bool(meta.get("published_estimated")), -1)
+                    _tally(s, [(pk // PK_SCALE, meta["categories"], bool(meta.get("published_estimated")))], -1)
                     s.replaced += 1
             rows.sort(key=lambda r: r[0])  # stable: file order within a day; FTS5 wants ascending row ids
             papers, texts, cat_rows = [], [], []
@@ -491,7 +476,7 @@ class IndexWriter:
                 texts.append((pk, title, abstract))
                 for c in cats:
                     cat_rows.append((c, pk))
-            _tally_added(s, rows)
+            _tally(s, ((r[0], r[5], r[6]) for r in rows), +1)
             con.executemany("INSERT INTO papers(pk, id, title, abstract, json, line) VALUES (?,?,?,?,?,?)", papers)
             con.executemany("INSERT INTO fts(rowid, title, abstract) VALUES (?,?,?)", texts)
             con.executemany("INSERT OR IGNORE INTO cats(cat, pid) VALUES (?,?)", cat_rows)
@@ -1114,7 +1099,7 @@ def finalize_shards(files: list[Path], *, optimize: bool, extra_meta: dict[str, 
                     con.executemany(f"DELETE FROM {n}.cats WHERE cat = ? AND pid = ?",
                                     [(c, pk) for c in meta["categories"]])
                     con.execute(f"DELETE FROM {n}.papers WHERE pk = ?", (pk,))
-                    _tally(states[loser], pk // PK_SCALE, meta["categories"], bool(meta.get("published_estimated")), -1)
+                    _tally(states[loser], [(pk // PK_SCALE, meta["categories"], bool(meta.get("published_estimated")))], -1)
                     states[loser].replaced += 1
                     touched.add(loser)
         for t in sorted(touched):

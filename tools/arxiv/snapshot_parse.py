@@ -171,11 +171,16 @@ def _common(obj: dict[str, Any], normalize: bool = True) -> tuple[str, int | Non
     return arxiv_id, version, title, abstract
 
 
+def _v1_date(arxiv_id: str, published: date | None) -> tuple[date | None, bool]:
+    """The v1 date, else the one the id's YYMM gives; and whether it is that estimate."""
+    if published is not None:
+        return published, False
+    estimated = date_from_arxiv_id(arxiv_id)
+    return estimated, estimated is not None
+
+
 def _finish(arxiv_id: str, published: date | None, **kw: Any) -> dict[str, Any]:
-    estimated = False
-    if published is None:
-        published = date_from_arxiv_id(arxiv_id)
-        estimated = published is not None
+    published, estimated = _v1_date(arxiv_id, published)
     return {"arxiv_id": arxiv_id, "published": published, "published_estimated": estimated, **kw}
 
 
@@ -257,11 +262,7 @@ def _from_dump(obj: dict[str, Any], normalize: bool = True) -> dict[str, Any]:
         authors = _split_author_string(obj.get("authors") or "")
     cats_raw = obj.get("categories") or ""
     cats = cats_raw.split() if type(cats_raw) is str else [str(c) for c in cats_raw]
-    if published is None:
-        published = date_from_arxiv_id(arxiv_id)
-        estimated = published is not None
-    else:
-        estimated = False
+    published, estimated = _v1_date(arxiv_id, published)
     return {"arxiv_id": arxiv_id, "published": published, "published_estimated": estimated, "version": version,
             "title": title, "abstract": abstract, "authors": authors, "updated": updated, "categories": cats,
             "primary_category": cats[0] if cats else None}
